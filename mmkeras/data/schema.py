@@ -1,0 +1,42 @@
+"""What the pipeline hands the model: one ``InputSpec`` per feature column.
+
+The tf.data element is ``(features, label)`` where ``features`` has, for every column ``c``:
+``features[c]`` (fixed shape ``spec.shape`` per example, dtype ``spec.dtype``) and
+``features[f"{c}_present"]`` (float32 scalar per example, 1.0 when the cell was not empty).
+
+Example:
+    >>> spec = InputSpec(column="text", modality="text", shape=(16,), dtype="int32", vocab_size=100)
+    >>> spec.presence_key
+    'text_present'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+PRESENCE_SUFFIX = "_present"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Shape and meaning of one preprocessed feature column.
+
+    Args:
+        column: the manifest column, also the model input name.
+        modality: ``"text"``, ``"image"`` or ``"audio"``.
+        shape: per-example shape, e.g. ``(16,)`` token ids, ``(28, 28, 1)`` pixels in [0, 1],
+            ``(frames, bins)`` audio features or ``(samples, 1)`` for the waveform front end.
+        dtype: ``"int32"`` for token ids, ``"float32"`` otherwise.
+        vocab_size: text only: number of ids (0 = padding, 1 = out of vocabulary).
+    """
+
+    column: str
+    modality: str
+    shape: tuple
+    dtype: str
+    vocab_size: Optional[int] = None
+
+    @property
+    def presence_key(self) -> str:
+        return f"{self.column}{PRESENCE_SUFFIX}"
