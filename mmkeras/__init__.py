@@ -1,2 +1,46 @@
-"""mmkeras."""
+"""mmkeras: multimodal (text, image, speech) models for Keras 3, from files to TF Serving.
+
+The public API is what this module exports. Names are imported lazily so that the Keras backend
+(``KERAS_BACKEND`` or ``train.backend``) can still be chosen after ``import mmkeras``.
+
+Example:
+    >>> import mmkeras
+    >>> mmkeras.load_config.__name__
+    'load_config'
+"""
+
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "load_config": "mmkeras.config",
+    "config_from_dict": "mmkeras.config",
+    "apply_overrides": "mmkeras.config",
+    "Config": "mmkeras.config",
+    "ConfigError": "mmkeras.config",
+    "registry": "mmkeras.registry",
+    "datasets": "mmkeras.datasets",
+    "Preprocessor": "mmkeras.data.preprocessor",
+    "build_dataset": "mmkeras.data.pipeline",
+    "fit_preprocessor": "mmkeras.data.pipeline",
+    "validate": "mmkeras.data.validate",
+    "build_model": "mmkeras.models.factory",
+    "train": "mmkeras.training.trainer",
+    "Run": "mmkeras.training.run",
+    "evaluate_run": "mmkeras.evaluation.report",
+    "export_run": "mmkeras.export.serving",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'mmkeras' has no attribute {name!r}")
+    module = importlib.import_module(_EXPORTS[name])
+    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value

@@ -112,9 +112,13 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """How to train: epochs, global batch size, device strategy, precision, optimizer."""
+    """How to train: epochs, global batch size, device strategy, precision, optimizer.
 
-    backend: str = "tensorflow"
+    ``backend`` is ``tensorflow`` or ``jax``; left empty it follows ``KERAS_BACKEND`` (default tensorflow).
+    ``batch_size`` is global: it is divided among the replicas of the strategy.
+    """
+
+    backend: Optional[str] = None
     epochs: int = 5
     batch_size: int = 32
     strategy: str = "auto"
@@ -177,7 +181,7 @@ SECTIONS: dict[str, type] = {
 
 CHOICES: dict[str, tuple] = {
     "data.on_error": ("raise", "skip"),
-    "train.backend": ("tensorflow", "jax"),
+    "train.backend": (None, "tensorflow", "jax"),
     "train.strategy": ("auto", "cpu", "gpu", "mirrored", "tpu", "multi_worker", "data_parallel"),
     "train.precision": ("float32", "mixed_float16", "mixed_bfloat16"),
     "train.optimizer": ("adamw", "adam", "sgd"),

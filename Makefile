@@ -1,0 +1,38 @@
+# Two entry points (README): `make demo` and `make test`. Both build .venv from pyproject.toml.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+# Model code must run on both Keras backends: these test folders run a second time under JAX.
+JAX_TESTS ?= tests/layers tests/encoders tests/models tests/jax
+
+.PHONY: demo test test-tf test-jax install install-dev clean
+
+$(VENV)/.base: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.base
+install-dev: $(VENV)/.dev
+
+demo: $(VENV)/.base
+	$(VENV)/bin/mmkeras demo
+
+test: $(VENV)/.dev
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(PY) -m pytest -q $(PYTEST_ARGS) $(wildcard $(JAX_TESTS))
+
+test-tf: $(VENV)/.dev
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-jax: $(VENV)/.dev
+	KERAS_BACKEND=jax $(PY) -m pytest -q $(PYTEST_ARGS) $(wildcard $(JAX_TESTS))
+
+clean:
+	rm -rf $(VENV) runs exports data .pytest_cache

@@ -1,0 +1,227 @@
+"""The ``mmkeras`` command line: thin argument parsing around the library functions.
+
+Example:
+    >>> build_parser().parse_args(["train", "--config", "c.yaml", "--set", "train.epochs=1"]).overrides
+    ['train.epochs=1']
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_CONFIG = "configs/digits.yaml"
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--config", required=required, help="YAML experiment config")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value (repeatable), e.g. --set train.epochs=3",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmkeras", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    datasets = verbs.add_parser("datasets", help="bundled real datasets")
+    datasets_verbs = datasets.add_subparsers(dest="datasets_verb", required=True)
+    prepare = datasets_verbs.add_parser("prepare", help="write a bundled dataset as files + manifests")
+    prepare.add_argument("name")
+    prepare.add_argument("--to", required=True, help="output folder")
+    prepare.add_argument("--seed", type=int, default=0)
+    prepare.add_argument("--hard", action="store_true", help="degraded variant (avdigits, digits)")
+    prepare.add_argument("--snr-db", type=float, default=None, help="audio SNR of the hard variant")
+    prepare.add_argument("--holdout-speakers", default=None, help="comma-separated FSDD speakers for test")
+    datasets_verbs.add_parser("list", help="list the bundled datasets")
+
+    data = verbs.add_parser("data", help="inspect the data a config names")
+    data_verbs = data.add_subparsers(dest="data_verb", required=True)
+    validate = data_verbs.add_parser("validate", help="decode every file; list bad rows; exit 1 if any")
+    _add_config_arguments(validate)
+
+    train = verbs.add_parser("train", help="train (or resume) a run")
+    _add_config_arguments(train, required=False)
+    train.add_argument("--run-dir", default=None, help="run folder (default runs/<config>-<time>)")
+
+    evaluate = verbs.add_parser("evaluate", help="write report.json / report.md for a run")
+    evaluate.add_argument("--run-dir", required=True)
+    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test"])
+
+    export = verbs.add_parser("export", help="export a run as a TF Serving SavedModel")
+    export.add_argument("--run-dir", required=True)
+    export.add_argument("--to", required=True, help="model base folder; writes BASE/<version>/")
+    export.add_argument("--version", type=int, default=None, help="default: next free integer")
+
+    predict = verbs.add_parser("predict", help="run an exported model on raw inputs")
+    predict.add_argument("--model", required=True, help="model base folder (or a version folder)")
+    predict.add_argument("--version", type=int, default=None)
+    predict.add_argument("--text", default=None)
+    predict.add_argument("--image", default=None, help="image file")
+    predict.add_argument("--audio", default=None, help="WAV file")
+    predict.add_argument("--request", default=None, help="TF Serving REST body (JSON file)")
+
+    demo = verbs.add_parser("demo", help="prepare digits, train, evaluate, export, predict")
+    _add_config_arguments(demo, required=False)
+    demo.add_argument("--run-dir", default="runs/demo")
+    demo.add_argument("--export-to", default="exports/digits")
+    return parser
+
+
+def _load(args):
+    from mmkeras.config import load_config
+    from mmkeras.training.backend import select_backend
+
+    config = load_config(args.config or DEFAULT_CONFIG, args.overrides)
+    select_backend(config.train.backend)
+    return config
+
+
+def _cmd_datasets(args) -> int:
+    from mmkeras import datasets
+
+    if args.datasets_verb == "list":
+        print("\n".join(datasets.names()))
+        return 0
+    options = {"seed": args.seed}
+    if args.hard:
+        options["hard"] = True
+    if args.snr_db is not None:
+        options["snr_db"] = args.snr_db
+    if args.holdout_speakers:
+        options["holdout_speakers"] = [s.strip() for s in args.holdout_speakers.split(",") if s.strip()]
+    out = datasets.prepare(args.name, args.to, **options)
+    print(f"prepared {args.name} in {out}")
+    return 0
+
+
+def _cmd_data(args) -> int:
+    config = _load(args)
+    from mmkeras.data.validate import format_bad_rows, validate
+
+    bad = validate(config)
+    if bad:
+        print(format_bad_rows(bad))
+        print(f"{len(bad)} bad row(s)")
+        return 1
+    print("all rows decode")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from mmkeras.training.trainer import resolve_run_config
+
+    config = resolve_run_config(args.config, args.overrides, args.run_dir)
+    from mmkeras.training.backend import select_backend
+
+    select_backend(config.train.backend)
+    from mmkeras.training.trainer import train
+
+    run = train(config, run_dir=args.run_dir)
+    print(f"run directory: {run.run_dir}")
+    return 0
+
+
+def _print_headline(report: dict) -> None:
+    print(
+        f"accuracy {report['accuracy']:.4f}  macro_f1 {report['macro_f1']:.4f}  ece {report['ece']:.4f}"
+        f"  ({report['num_examples']} {report['split']} examples)"
+    )
+    for column, row in report.get("modality_ablation", {}).items():
+        print(f"  without {column}: accuracy {row['accuracy']:.4f} ({row['delta']:+.4f})")
+
+
+def _cmd_evaluate(args) -> int:
+    from mmkeras.training.run import read_run_backend
+    from mmkeras.training.backend import select_backend
+
+    select_backend(read_run_backend(args.run_dir))
+    from mmkeras.evaluation.report import evaluate_run
+
+    report = evaluate_run(args.run_dir, split=args.split)
+    _print_headline(report)
+    print(f"report: {Path(args.run_dir) / 'report.md'}")
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from mmkeras.training.run import read_run_backend
+    from mmkeras.training.backend import select_backend
+
+    select_backend(read_run_backend(args.run_dir))
+    from mmkeras.export.serving import export_run
+
+    path = export_run(args.run_dir, args.to, version=args.version)
+    print(f"exported SavedModel: {path}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from mmkeras.export.predict import predict_files, predict_request
+
+    if args.request:
+        response = predict_request(args.model, args.request, version=args.version)
+        print(json.dumps(response, indent=2))
+        return 0
+    result = predict_files(args.model, text=args.text, image=args.image, audio=args.audio, version=args.version)
+    for rank, (name, probability) in enumerate(result, start=1):
+        print(f"{rank}. {name}  {probability:.4f}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    config = _load(args)
+    from mmkeras.training.trainer import train
+    from mmkeras.evaluation.report import evaluate_run
+    from mmkeras.export.serving import export_run
+    from mmkeras.export.predict import predict_example
+
+    start = time.time()
+    run = train(config, run_dir=args.run_dir, overwrite=True)
+    report = evaluate_run(run.run_dir, split="test")
+    _print_headline(report)
+    path = export_run(run.run_dir, args.export_to)
+    print(f"exported SavedModel: {path}")
+    example, result = predict_example(path, config)
+    print(f"predict on test example {example}:")
+    for rank, (name, probability) in enumerate(result, start=1):
+        print(f"  {rank}. {name}  {probability:.4f}")
+    print(f"demo finished in {time.time() - start:.0f} s; report: {Path(run.run_dir) / 'report.md'}")
+    return 0
+
+
+COMMANDS = {
+    "datasets": _cmd_datasets,
+    "data": _cmd_data,
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "export": _cmd_export,
+    "predict": _cmd_predict,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from mmkeras.config import ConfigError
+
+    try:
+        return COMMANDS[args.verb](args)
+    except (ConfigError, ValueError, FileNotFoundError, FileExistsError, RuntimeError) as error:
+        if args.debug:
+            raise
+        print(f"mmkeras {args.verb}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The callbacks every run gets, assembled in one place.
+
+``build_callbacks`` returns, in order: learning-rate logging, TerminateOnNaN, BackupAndRestore
+(every ``backup_every`` steps, so a run killed mid-epoch resumes from its last backup), best-model
+checkpoint, CSV log (appended across resumes), optional early stopping, TensorBoard (scalars and the
+learning rate) and a confusion-matrix image per epoch.
+
+Example:
+    >>> import numpy as np
+    >>> confusion_counts(np.array([0, 1, 1]), np.array([0, 1, 0]), 2).tolist()
+    [[1, 0], [1, 1]]
+"""
+
+from __future__ import annotations
+
+import io
+
+import keras
+import numpy as np
+
+
+def confusion_counts(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """Confusion matrix, rows = true class, columns = predicted class."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels.astype(int), predictions.astype(int)), 1)
+    return matrix
+
+
+def confusion_matrix_figure(matrix: np.ndarray, class_names: list[str], title: str = "Confusion matrix"):
+    """A matplotlib figure of ``matrix`` with counts in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    size = max(4.0, 0.5 * len(class_names) + 2)
+    figure, axes = plt.subplots(figsize=(size, size))
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    axes.set_yticks(range(len(class_names)), class_names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, column), count in np.ndenumerate(matrix):
+        axes.text(column, row, str(count), ha="center", va="center",
+                  color="white" if count > threshold else "black", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds ``learning_rate`` to the epoch logs (so TensorBoard and the CSV log show it)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            rate = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
+class ConfusionMatrixImage(keras.callbacks.Callback):
+    """Writes the validation confusion matrix as a TensorBoard image after each epoch.
+
+    Args:
+        dataset: batched ``(features, one-hot or int labels)`` validation data.
+        class_names: names for the axes.
+        log_dir: TensorBoard folder; images go to ``log_dir/validation``.
+    """
+
+    def __init__(self, dataset, class_names, log_dir):
+        super().__init__()
+        self.dataset = dataset
+        self.class_names = list(class_names)
+        self.log_dir = str(log_dir)
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        labels, predictions = [], []
+        for features, label in self.dataset:
+            output = self.model(features, training=False)
+            output = output["probabilities"] if isinstance(output, dict) else output
+            output = output[0] if isinstance(output, (list, tuple)) else output
+            predictions.append(np.argmax(keras.ops.convert_to_numpy(output), axis=-1))
+            label = label["probabilities"] if isinstance(label, dict) else label
+            label = np.asarray(label)
+            labels.append(label.argmax(-1) if label.ndim == 2 else label)
+        matrix = confusion_counts(np.concatenate(labels), np.concatenate(predictions), len(self.class_names))
+        figure = confusion_matrix_figure(matrix, self.class_names, f"Validation confusion matrix, epoch {epoch + 1}")
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=80)
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+        image = tf.expand_dims(tf.io.decode_png(buffer.getvalue(), channels=4), 0)
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(f"{self.log_dir}/validation")
+        with self._writer.as_default():
+            tf.summary.image("confusion_matrix", image, step=epoch)
+        self._writer.flush()
+
+
+def build_callbacks(run, train_config, validation_data, class_names, *, is_chief=True,
+                    backup_every: int = 50, previous_best: float | None = None) -> list:
+    """The standard callback list for ``run`` (a ``mmkeras.training.run.Run``)."""
+    callbacks = [
+        LearningRateLogger(),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.BackupAndRestore(str(run.backup_dir), save_freq=backup_every, delete_checkpoint=True),
+    ]
+    if is_chief:
+        checkpoint = keras.callbacks.ModelCheckpoint(
+            str(run.best_model), monitor="val_loss", mode="min", save_best_only=True
+        )
+        if previous_best is not None:  # a resumed run keeps the best it already saved
+            checkpoint.best = previous_best
+        callbacks += [
+            checkpoint,
+            keras.callbacks.CSVLogger(str(run.csv_log), append=True),
+            keras.callbacks.TensorBoard(log_dir=str(run.log_dir), update_freq="epoch"),
+        ]
+        if validation_data is not None:
+            callbacks.append(ConfusionMatrixImage(validation_data, class_names, run.log_dir))
+    if train_config.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=train_config.early_stopping_patience, restore_best_weights=False
+            )
+        )
+    return callbacks
