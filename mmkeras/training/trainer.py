@@ -170,6 +170,11 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
     resumed = run.backup_dir.exists()
     save_config(config, run.config_file)
     preprocessor = _load_or_fit_preprocessor(run, config)
+    if preprocessor.num_classes < 2:
+        raise ConfigError(
+            f"the training split {config.data.train} has {preprocessor.num_classes} class(es) in column "
+            f"{config.data.label!r} ({preprocessor.class_names}); a classifier needs at least 2"
+        )
     run.update_status(status="training", backend=backend, strategy=plan.name, replicas=plan.num_replicas,
                       precision=train_config.precision, epochs_planned=train_config.epochs,
                       batch_size=train_config.batch_size, versions=_versions())
@@ -201,6 +206,7 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
                 jit_compile=train_config.jit_compile,
                 steps_per_execution=train_config.steps_per_execution,
             )
+            model = plan.prepare_model(model)
         train_data = _training_targets(
             build_dataset(config, "train", preprocessor, training=True, batch_size=batch_size),
             model, preprocessor.num_classes, class_weights)

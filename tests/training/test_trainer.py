@@ -1,0 +1,173 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.tiny_data import tiny_config, tiny_digits
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tiny_digits(tmp_path_factory.mktemp("tiny_digits"))
+
+
+@pytest.fixture(scope="module")
+def trained(folder, tmp_path_factory):
+    from mmkeras.training.trainer import train
+
+    run_dir = tmp_path_factory.mktemp("runs") / "run"
+    return train(tiny_config(folder), run_dir=run_dir)
+
+
+def test_train_writes_the_documented_run_directory(trained):
+    run = trained
+    for path in (run.config_file, run.best_model, run.last_model, run.history_file, run.csv_log):
+        assert path.exists(), path
+    assert (run.preprocessor_dir).is_dir()
+    assert not run.backup_dir.exists()  # deleted once training completed
+    status = run.status()
+    assert status["status"] == "complete"
+    assert status["backend"] == "tensorflow" and status["strategy"] == "cpu" and status["replicas"] == 1
+    assert status["epochs_done"] == 2 and status["parameters"] > 1000
+    history = json.loads(run.history_file.read_text())
+    assert [row["epoch"] for row in history] == [0, 1]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(history[0])
+    assert history[1]["learning_rate"] < history[0]["learning_rate"]  # cosine decay
+
+
+def test_tensorboard_has_scalars_learning_rate_and_confusion_matrix_image(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = {}
+    for folder in ("train", "validation"):
+        accumulator = EventAccumulator(str(trained.log_dir / folder), size_guidance={"tensors": 0, "images": 0})
+        accumulator.Reload()
+        tags[folder] = accumulator.Tags()
+    assert "epoch_loss" in tags["train"]["tensors"]
+    assert "epoch_learning_rate" in tags["train"]["tensors"]
+    assert "confusion_matrix" in tags["validation"]["tensors"]  # tf.summary.image stores a tensor summary
+
+
+def test_rerunning_a_complete_run_changes_nothing(trained, folder, capsys):
+    from mmkeras.training.trainer import train
+
+    before = trained.last_model.stat().st_mtime
+    train(tiny_config(folder), run_dir=trained.run_dir)
+    assert "already holds a complete run" in capsys.readouterr().out
+    assert trained.last_model.stat().st_mtime == before
+
+
+def test_evaluation_report_has_every_field_in_range(trained):
+    from mmkeras.evaluation.report import evaluate_run
+
+    report = evaluate_run(trained.run_dir, split="test")
+    on_disk = json.loads((trained.run_dir / "report.json").read_text())
+    assert on_disk["accuracy"] == report["accuracy"]
+    assert report["num_examples"] == 32
+    assert 0.0 <= report["accuracy"] <= 1.0 and 0.0 <= report["macro_f1"] <= 1.0
+    assert 0.0 <= report["ece"] <= 1.0
+    assert set(report["per_class"]) == {str(d) for d in range(10)}
+    assert sum(row["support"] for row in report["per_class"].values()) == 32
+    assert set(report["modality_ablation"]) == {"text", "image", "audio"}
+    for row in report["modality_ablation"].values():
+        assert 0.0 <= row["accuracy"] <= 1.0
+        assert row["delta"] == pytest.approx(row["accuracy"] - report["accuracy"])
+    markdown = (trained.run_dir / "report.md").read_text()
+    assert "Modality ablation" in markdown and "macro avg" in markdown
+    for image in ("confusion_matrix.png", "reliability_diagram.png"):
+        assert (trained.run_dir / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_focal_loss_matches_its_formula_and_is_below_crossentropy():
+    import keras
+
+    from mmkeras.config import TrainConfig
+    from mmkeras.training.trainer import build_loss
+
+    y_true = np.array([[0.0, 1.0], [1.0, 0.0]], dtype="float32")
+    y_pred = np.array([[0.2, 0.8], [0.6, 0.4]], dtype="float32")
+    focal = float(build_loss(TrainConfig(loss="focal", focal_gamma=2.0))(y_true, y_pred))
+    crossentropy = float(build_loss(TrainConfig())(y_true, y_pred))
+    p = np.array([0.8, 0.6])
+    assert crossentropy == pytest.approx(np.mean(-np.log(p)), rel=1e-5)
+    # Keras' categorical focal loss: alpha * (1 - p)^gamma * -log(p), alpha = 0.25
+    assert focal == pytest.approx(np.mean(0.25 * (1 - p) ** 2 * -np.log(p)), rel=1e-4)
+    smoothed = float(build_loss(TrainConfig(label_smoothing=0.2))(y_true, y_pred))
+    assert smoothed > crossentropy  # smoothing penalizes confident correct predictions
+
+
+def test_balanced_class_weights_scale_the_loss_of_rare_classes():
+    import tensorflow as tf
+
+    from mmkeras.training.trainer import _training_targets, balanced_class_weights
+
+    weights = balanced_class_weights([0, 0, 0, 1], 2)
+    assert weights == pytest.approx([4 / 6, 2.0])
+    dataset = tf.data.Dataset.from_tensor_slices(({"x": [1.0, 2.0]}, [0, 1])).batch(2)
+
+    class OneOutput:
+        output_names = ["probabilities"]
+
+    features, targets, sample_weight = next(iter(_training_targets(dataset, OneOutput(), 2, weights)))
+    assert targets.numpy().tolist() == [[1, 0], [0, 1]]
+    assert sample_weight.numpy() == pytest.approx([4 / 6, 2.0])
+
+
+def _train_command(config_path, run_dir, *overrides):
+    return [sys.executable, "-m", "mmkeras.cli", "train", "--config", str(config_path), "--run-dir", str(run_dir),
+            *[item for override in overrides for item in ("--set", override)]]
+
+
+def test_bad_config_value_fails_before_training_and_names_the_key(folder, tmp_path):
+    tiny_config(folder)
+    run_dir = tmp_path / "run"
+    result = subprocess.run(_train_command(folder / "config.yaml", run_dir, "train.precision=fp8"),
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "train.precision='fp8' is not valid; choose one of: 'float32', 'mixed_float16', 'mixed_bfloat16'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not run_dir.exists()
+
+
+def test_run_killed_mid_epoch_resumes_and_finishes_the_planned_epochs(folder, tmp_path):
+    tiny_config(folder)
+    run_dir = tmp_path / "run"
+    command = _train_command(folder / "config.yaml", run_dir, "train.epochs=6", "train.batch_size=8")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    metadata = run_dir / "backup" / "training_metadata.json"
+    deadline = time.time() + 240
+    killed_at = None
+    while time.time() < deadline and process.poll() is None:
+        if metadata.exists():
+            try:
+                state = json.loads(metadata.read_text())
+            except ValueError:  # caught mid-write
+                continue
+            if state["epoch"] >= 1 and state["batch"] > 0:  # a backup taken inside epoch 2 or later
+                process.send_signal(signal.SIGKILL)
+                killed_at = state
+                break
+        time.sleep(0.02)
+    process.wait(timeout=30)
+    assert killed_at is not None, process.stdout.read().decode()[-2000:]
+    assert process.returncode == -signal.SIGKILL
+    status = json.loads((run_dir / "run.json").read_text())
+    assert status["status"] == "training"
+
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "resuming" in result.stdout
+    status = json.loads((run_dir / "run.json").read_text())
+    assert status["status"] == "complete" and status["resumed"] is True
+    epochs = [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())]
+    # All 6 planned epochs are logged, the ones before the kill kept (an epoch cut short is redone).
+    assert set(epochs) == set(range(6)) and epochs[-1] == 5
