@@ -212,11 +212,10 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from mmkeras.config import ConfigError
-
     try:
         return COMMANDS[args.verb](args)
-    except (ConfigError, ValueError, FileNotFoundError, FileExistsError, RuntimeError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as error:
+        # ConfigError, DataError and ManifestError are ValueErrors whose message names the culprit.
         if args.debug:
             raise
         print(f"mmkeras {args.verb}: error: {error}", file=sys.stderr)

@@ -155,6 +155,7 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
 
     import keras
 
+    from mmkeras.data.errors import data_errors
     from mmkeras.data.pipeline import build_dataset, num_examples
     from mmkeras.models.factory import build_model
     from mmkeras.training.callbacks import build_callbacks
@@ -226,8 +227,9 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
         if resumed:
             print(f"resuming {run.run_dir} from its backup")
         start = time.time()
-        model.fit(train_data, validation_data=validation_data, epochs=train_config.epochs,
-                  callbacks=callbacks, verbose=train_config.verbose)
+        with data_errors():  # a bad file met mid-training becomes a DataError naming the row and file
+            model.fit(train_data, validation_data=validation_data, epochs=train_config.epochs,
+                      callbacks=callbacks, verbose=train_config.verbose)
         seconds = time.time() - start
         model.save(run.last_model)
         if not run.best_model.exists():

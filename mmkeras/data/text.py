@@ -1,0 +1,122 @@
+"""Text columns: standardize, split, look up ids, pad to ``sequence_length`` (pure TF ops).
+
+Ids: 0 is padding, 1 is out of vocabulary, a vocabulary token ``i`` (0-based) is ``i + 2``. The
+vocabulary is adapted on the train split (the ``max_tokens - 2`` most frequent tokens, ties broken
+alphabetically) or, for ``tokenizer: wordpiece``, read from ``vocabulary_file`` and applied with
+``tensorflow_text.WordpieceTokenizer``. The lookup is a ``tf.lookup.StaticHashTable`` held by a
+``tf.Module``, so it runs in ``tf.data``, in a ``tf.function`` and in an exported SavedModel.
+
+Example:
+    >>> from mmkeras.config import TextFeature
+    >>> feature = TextFeature(sequence_length=5, max_tokens=10)
+    >>> vocab = build_vocabulary(["A cat.", "a dog", "a cat!"], feature)
+    >>> vocab
+    ['a', 'cat', 'dog']
+    >>> TextVectorizer(feature, vocab)(tf.constant("A cat and a bird")).numpy().tolist()
+    [2, 3, 1, 2, 1]
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Iterable, Optional
+
+import tensorflow as tf
+
+from mmkeras.config import TextFeature
+
+PADDING_ID = 0
+OOV_ID = 1
+NUM_RESERVED_IDS = 2
+# Same set as keras.layers.TextVectorization's "lower_and_strip_punctuation".
+PUNCTUATION_PATTERN = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
+WORDPIECE_UNKNOWN = "[UNK]"
+
+
+def standardize(text: tf.Tensor, mode: str) -> tf.Tensor:
+    """Lower-case and/or strip ASCII punctuation from a string tensor of any shape."""
+    if mode in ("lower_and_strip_punctuation", "lower"):
+        text = tf.strings.lower(text, encoding="utf-8")
+    if mode in ("lower_and_strip_punctuation", "strip_punctuation"):
+        text = tf.strings.regex_replace(text, PUNCTUATION_PATTERN, "")
+    return text
+
+
+def split(text: tf.Tensor, mode: str):
+    """Tokens of ``text``: a 1-D tensor for a scalar, a ``RaggedTensor`` for a vector."""
+    if mode == "character":
+        return tf.strings.unicode_split(text, "UTF-8")
+    return tf.strings.split(text)
+
+
+def build_vocabulary(texts: Iterable[str], feature: TextFeature) -> list:
+    """The ``feature.max_tokens - 2`` most frequent tokens of ``texts`` (the train split)."""
+    texts = [t for t in texts if t]
+    if not texts:
+        return []
+    counts: collections.Counter = collections.Counter()
+    batch = 4096
+    for start in range(0, len(texts), batch):
+        tokens = split(standardize(tf.constant(texts[start : start + batch]), feature.standardize),
+                       feature.split)
+        counts.update(token.decode("utf-8") for token in tokens.flat_values.numpy())
+    counts.pop("", None)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [token for token, _ in ranked[: max(feature.max_tokens - NUM_RESERVED_IDS, 0)]]
+
+
+def read_wordpiece_vocabulary(path: str) -> list:
+    """Lines of a WordPiece ``vocab.txt`` (``[UNK]`` is left out: it maps to the OOV id 1)."""
+    if not path:
+        raise ValueError("text tokenizer 'wordpiece' needs vocabulary_file (a vocab.txt, one token per line)")
+    if not tf.io.gfile.exists(path):
+        raise ValueError(f"vocabulary_file {path} does not exist")
+    with tf.io.gfile.GFile(path, "r") as f:
+        lines = [line.rstrip("\r\n") for line in f]
+    return [token for token in lines if token and token != WORDPIECE_UNKNOWN]
+
+
+class TextVectorizer(tf.Module):
+    """Scalar string -> ``int32[sequence_length]`` ids with a fixed vocabulary.
+
+    Args:
+        feature: the column's ``TextFeature`` settings.
+        vocabulary: tokens; token ``i`` gets id ``i + 2``.
+    """
+
+    def __init__(self, feature: TextFeature, vocabulary: list, name: Optional[str] = None):
+        super().__init__(name=name)
+        self.feature = feature
+        self.vocabulary = list(vocabulary)
+        keys = tf.constant(self.vocabulary or [""], dtype=tf.string)
+        values = tf.range(tf.size(keys), dtype=tf.int64) if self.vocabulary else tf.constant([-1], tf.int64)
+        self.table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(keys, values), default_value=-1
+        )
+        self._wordpiece = None
+        if feature.tokenizer == "wordpiece":
+            import tensorflow_text  # imported here: only this tokenizer needs it
+
+            self._wordpiece = tensorflow_text.WordpieceTokenizer(
+                self.table, token_out_type=tf.string, unknown_token=WORDPIECE_UNKNOWN
+            )
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of ids, padding and OOV included."""
+        return len(self.vocabulary) + NUM_RESERVED_IDS
+
+    def tokens(self, text: tf.Tensor) -> tf.Tensor:
+        """1-D string tokens of a scalar string (wordpieces for the wordpiece tokenizer)."""
+        tokens = split(standardize(text, self.feature.standardize), self.feature.split)
+        if self._wordpiece is not None:
+            tokens = self._wordpiece.tokenize(tokens).flat_values
+        return tokens
+
+    def __call__(self, text: tf.Tensor) -> tf.Tensor:
+        index = self.table.lookup(self.tokens(text))
+        ids = tf.where(index >= 0, index + NUM_RESERVED_IDS, OOV_ID)
+        length = self.feature.sequence_length
+        ids = tf.cast(ids[:length], tf.int32)
+        ids = tf.pad(ids, [[0, length - tf.shape(ids)[0]]], constant_values=PADDING_ID)
+        return tf.ensure_shape(ids, [length])
