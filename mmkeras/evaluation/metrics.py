@@ -6,8 +6,8 @@ Example:
     >>> labels = np.array([0, 1, 1])
     >>> round(classification_metrics(labels, probabilities, ["a", "b"])["accuracy"], 4)
     0.6667
-    >>> round(expected_calibration_error(labels, probabilities, num_bins=2), 4)
-    0.3
+    >>> round(expected_calibration_error(labels, probabilities, num_bins=2), 4)  # |2/3 - 0.7667|
+    0.1
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
 
     from mmkeras.data.errors import data_errors
     from mmkeras.data.pipeline import build_dataset, num_examples
-    from mmkeras.models.factory import build_model
+    from mmkeras.models.factory import build_model, loss_weights
     from mmkeras.training.callbacks import build_callbacks
     from mmkeras.training.strategy import build_strategy
 
@@ -204,6 +204,7 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
                 loss=build_loss(train_config),
                 metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")] if len(model.outputs) == 1
                 else {"probabilities": [keras.metrics.CategoricalAccuracy(name="accuracy")]},
+                loss_weights=loss_weights(config.model, preprocessor),
                 jit_compile=train_config.jit_compile,
                 steps_per_execution=train_config.steps_per_execution,
             )

@@ -1,0 +1,152 @@
+"""Run an exported model on raw inputs: files, a TF Serving REST body, or the first test example.
+
+``model_base`` is either the base folder (the latest version is used unless ``version`` is given)
+or a version folder itself. Loaded SavedModels are cached per path for the life of the process.
+
+Example (not run here: it needs an export):
+    predict_files("exports/digits", text="seven", audio="seven.wav")   # [("7", 0.91), ("1", 0.04), ...]
+    predict_request("exports/digits", "request.json")                 # {"predictions": [...]}
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from mmkeras.export import rest
+from mmkeras.export.serving import METADATA_FILE, SERVING_DEFAULT, version_dirs
+
+def resolve_version(model_base, version: int | None = None) -> Path:
+    """The version folder to use: ``model_base`` itself if it holds a SavedModel, else its latest
+    (or the given) integer version."""
+    base = Path(model_base)
+    if (base / "saved_model.pb").exists() and version is None:
+        return base
+    versions = version_dirs(base)
+    if not versions:
+        raise FileNotFoundError(f"{base} holds no SavedModel version folder (BASE/1/saved_model.pb); "
+                                "export one with `mmkeras export`")
+    if version is None:
+        return versions[max(versions)]
+    if version not in versions:
+        raise FileNotFoundError(f"{base} has no version {version}; versions: {', '.join(map(str, sorted(versions)))}")
+    return versions[version]
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str):
+    import tensorflow as tf
+
+    return tf.saved_model.load(path)
+
+
+def load_signature(path, name: str = SERVING_DEFAULT):
+    """A signature of the SavedModel at ``path`` (loaded once per process)."""
+    loaded = _load(str(Path(path).resolve()))
+    if name not in loaded.signatures:
+        raise ValueError(f"{path} has no signature {name!r}; signatures: {', '.join(loaded.signatures)}")
+    return loaded.signatures[name]
+
+
+def read_metadata(path) -> dict:
+    """``mmkeras_export.json`` of a version folder."""
+    file = Path(path) / METADATA_FILE
+    if not file.exists():
+        raise FileNotFoundError(f"{file} does not exist: {path} was not exported by mmkeras")
+    return json.loads(file.read_text())
+
+
+def _run(path, inputs: dict, signature_name: str = SERVING_DEFAULT) -> dict:
+    """Call a signature on ``{input: list of bytes}``; numpy outputs."""
+    signature = load_signature(path, signature_name)
+    outputs = signature(**rest.to_tensors(inputs))
+    return {name: value.numpy() for name, value in outputs.items()}
+
+
+def _top_k(outputs: dict, row: int = 0) -> list:
+    names = [n.decode("utf-8") for n in outputs["top_k_class_names"][row]]
+    return list(zip(names, [float(p) for p in outputs["top_k_probabilities"][row]]))
+
+
+def _inputs_by_modality(metadata: dict) -> dict:
+    by_modality = {}
+    for name, info in metadata["input_columns"].items():
+        by_modality.setdefault(info["modality"], []).append(name)
+    return by_modality
+
+
+def predict_files(model_base, text=None, image=None, audio=None, version=None) -> list:
+    """Top-k ``[(class name, probability)]`` for one example given as a text and/or files.
+
+    Args:
+        model_base: model base folder or version folder.
+        text: the text (a string).
+        image: path of an image file (PNG/JPEG/GIF/BMP).
+        audio: path of a WAV file.
+        version: version to use (default: the latest).
+
+    Raises:
+        ValueError: nothing given, or a modality the model does not take.
+    """
+    path = resolve_version(model_base, version)
+    by_modality = _inputs_by_modality(read_metadata(path))
+    given = {"text": text, "image": image, "audio": audio}
+    if all(value is None for value in given.values()):
+        raise ValueError("give at least one of text, image, audio (--text / --image / --audio)")
+    inputs = {name: [b""] for names in by_modality.values() for name in names}
+    for modality, value in given.items():
+        if value is None:
+            continue
+        names = by_modality.get(modality, [])
+        if not names:
+            raise ValueError(f"the model at {path} takes no {modality} input (inputs: {', '.join(inputs)})")
+        if len(names) > 1:
+            raise ValueError(f"the model at {path} has {len(names)} {modality} inputs ({', '.join(names)}); "
+                             "send a request body (--request) that names each")
+        if modality == "text":
+            inputs[names[0]] = [value.encode("utf-8")]
+        else:
+            file = Path(value)
+            if not file.is_file():
+                raise FileNotFoundError(f"{modality} file {file} does not exist")
+            inputs[names[0]] = [file.read_bytes()]
+    return _top_k(_run(path, inputs))
+
+
+def predict_request(model_base, request_json_path, version=None) -> dict:
+    """Answer a TF Serving ``:predict`` REST body (row or columnar form) as TF Serving would."""
+    path = resolve_version(model_base, version)
+    try:
+        body = json.loads(Path(request_json_path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{request_json_path} is not valid JSON ({error.msg})") from None
+    loaded = _load(str(Path(path).resolve()))
+    signature_name = body.get("signature_name", SERVING_DEFAULT) if isinstance(body, dict) else SERVING_DEFAULT
+    if signature_name not in loaded.signatures:
+        raise ValueError(f"{path} has no signature {signature_name!r}; signatures: {', '.join(loaded.signatures)}")
+    specs = loaded.signatures[signature_name].structured_input_signature[1]
+    if any(spec.dtype != "string" for spec in specs.values()):
+        raise ValueError(f"signature {signature_name!r} takes numeric tensors; predict_request answers "
+                         f"string-input signatures such as {SERVING_DEFAULT!r}")
+    input_names = list(specs)
+    form, signature_name, inputs = rest.parse_request(body, input_names)
+    return rest.format_response(_run(path, inputs, signature_name), form)
+
+
+def predict_example(saved_model_path, config) -> tuple:
+    """``(description, top-k)`` for the first row of the config's test manifest (the demo's last step)."""
+    from mmkeras.export.warmup import example_rows, raw_request_values
+
+    path = resolve_version(saved_model_path)
+    metadata = read_metadata(path)
+    manifest, rows = example_rows(config, 1, splits=("test", "validation", "train"))
+    if not rows:
+        raise ValueError(f"{manifest.path} has no rows to predict on")
+    row = rows[0]
+    names = {name: info["column"] for name, info in metadata["input_columns"].items()}
+    values = raw_request_values(manifest, row, names)
+    cells = ", ".join(f"{column}={row.get(column) or '(empty)'!s}" for column in names.values())
+    label = row.get(config.data.label, "?")
+    description = f"row 1 of {Path(manifest.path).name} (label {label}: {cells})"
+    return description, _top_k(_run(path, {name: [value] for name, value in values.items()}))

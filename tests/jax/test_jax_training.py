@@ -1,0 +1,67 @@
+"""Training on the Keras JAX backend: the same trainer, run directory, report and resume."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+from tests.tiny_data import tiny_config, tiny_digits
+# The SIGKILL resume test runs again here, its subprocesses inheriting KERAS_BACKEND=jax.
+from tests.training.test_trainer import (  # noqa: F401
+    folder,
+    test_run_killed_mid_epoch_resumes_and_finishes_the_planned_epochs,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_session_runs_on_jax():
+    assert keras.backend.backend() == "jax"
+
+
+def test_jax_run_records_its_backend_and_evaluates(folder, tmp_path):
+    from mmkeras.evaluation.report import evaluate_run
+    from mmkeras.training.trainer import train
+
+    run = train(tiny_config(folder, ["train.jit_compile=true", "train.strategy=auto"]), run_dir=tmp_path / "run")
+    status = run.status()
+    assert status["backend"] == "jax" and status["status"] == "complete" and status["epochs_done"] == 2
+    report = evaluate_run(run.run_dir)
+    assert 0.0 <= report["accuracy"] <= 1.0
+    assert set(report["modality_ablation"]) == {"text", "image", "audio"}
+
+
+def test_tf_only_strategy_is_refused_with_the_jax_equivalent(folder, tmp_path):
+    from mmkeras.training.trainer import train
+
+    with pytest.raises(ValueError, match="use train.strategy=data_parallel"):
+        train(tiny_config(folder, ["train.strategy=mirrored"]), run_dir=tmp_path / "run")
+
+
+def _train_in_subprocess(config_path: Path, run_dir: Path, devices: int, *overrides) -> dict:
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2",
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    command = [sys.executable, "-m", "mmkeras.cli", "train", "--config", str(config_path), "--run-dir", str(run_dir)]
+    for override in overrides:
+        command += ["--set", override]
+    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def test_data_parallel_on_two_host_devices_matches_one_device(tmp_path_factory):
+    folder = tiny_digits(tmp_path_factory.mktemp("dp"), rows={"train": 256, "validation": 64, "test": 32})
+    tiny_config(folder)
+    settings = ["train.epochs=4", "train.batch_size=32", "train.jit_compile=true"]
+    one = _train_in_subprocess(folder / "config.yaml", folder / "one", 1, "train.strategy=auto", *settings)
+    two = _train_in_subprocess(folder / "config.yaml", folder / "two", 2, "train.strategy=data_parallel", *settings)
+    assert one["strategy"] == "cpu" and one["replicas"] == 1
+    assert two["strategy"] == "data_parallel" and two["replicas"] == 2
+    # Same global batch, same seed: the two runs see the same data and should land in the same range.
+    assert one["val_accuracy"] > 0.2 and two["val_accuracy"] > 0.2  # chance is 0.1
+    assert abs(one["val_accuracy"] - two["val_accuracy"]) <= 0.15
+    assert two["loss"] == pytest.approx(one["loss"], rel=0.25)
