@@ -41,3 +41,51 @@ def test_config_error_exits_2_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "unknown key data.features.image.hieght" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_evaluate_export_predict_through_the_cli(tmp_path, capsys):
+    """The README's verbs, in process, on a tiny real `digits` subset."""
+    import base64
+    import json
+
+    from tests.tiny_data import tiny_config, tiny_digits
+
+    folder = tiny_digits(tmp_path / "data", rows={"train": 64, "validation": 16, "test": 16})
+    tiny_config(folder)
+    config = str(folder / "config.yaml")
+    run_dir, base = tmp_path / "run", tmp_path / "exports"
+    assert main(["train", "--config", config, "--run-dir", str(run_dir), "--set", "train.epochs=1"]) == 0
+    assert main(["evaluate", "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "without audio" in out
+    assert main(["export", "--run-dir", str(run_dir), "--to", str(base)]) == 0
+    assert (base / "1" / "saved_model.pb").exists()
+    assert main(["export", "--run-dir", str(run_dir), "--to", str(base)]) == 0  # next free version
+    assert (base / "2" / "saved_model.pb").exists()
+    capsys.readouterr()
+
+    with open(folder / "test.csv", newline="") as handle:
+        row = next(csv.DictReader(handle))
+    image, audio = folder / row["image"], folder / row["audio"]
+    assert main(["predict", "--model", str(base), "--text", row["text"], "--image", str(image),
+                 "--audio", str(audio)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("1. ")
+    probabilities = [float(line.split()[-1]) for line in lines]
+    assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1.0 + 1e-6
+
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"instances": [{
+        "text": row["text"],
+        "image_bytes": {"b64": base64.b64encode(image.read_bytes()).decode()},
+        "audio_bytes": {"b64": ""},  # audio missing for this example
+    }]}))
+    assert main(["predict", "--model", str(base), "--version", "1", "--request", str(request)]) == 0
+    response = json.loads(capsys.readouterr().out)
+    prediction = response["predictions"][0]
+    assert len(prediction["probabilities"]) == 10
+    assert abs(sum(prediction["probabilities"]) - 1.0) < 1e-4
+    assert prediction["class_names"] in [str(d) for d in range(10)]
+
+    assert main(["predict", "--model", str(base), "--version", "7", "--text", "x"]) == 2
+    assert "has no version 7; versions: 1, 2" in capsys.readouterr().err
