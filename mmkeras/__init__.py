@@ -7,6 +7,8 @@ Example:
     >>> import mmkeras
     >>> mmkeras.load_config.__name__
     'load_config'
+    >>> mmkeras.validate.__name__, mmkeras.registry.__name__
+    ('validate', 'mmkeras.registry')
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ _EXPORTS = {
     "export_run": "mmkeras.export.serving",
 }
 
+_MODULE_EXPORTS = ("registry", "datasets")
+
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
@@ -41,6 +45,6 @@ def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'mmkeras' has no attribute {name!r}")
     module = importlib.import_module(_EXPORTS[name])
-    value = module if module.__name__.endswith("." + name) else getattr(module, name)
+    value = module if name in _MODULE_EXPORTS else getattr(module, name)
     globals()[name] = value
     return value

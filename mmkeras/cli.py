@@ -210,8 +210,20 @@ COMMANDS = {
 }
 
 
+def _quiet_logs() -> None:
+    """Keep the terminal readable: TF's C++ info/warning lines and Keras' advisory warnings off,
+    unless the user asked for them (TF_CPP_MIN_LOG_LEVEL set, or --debug)."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.debug:
+        _quiet_logs()
     try:
         return COMMANDS[args.verb](args)
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as error:
