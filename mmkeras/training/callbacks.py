@@ -79,7 +79,7 @@ class ConfusionMatrixImage(keras.callbacks.Callback):
 
         labels, predictions = [], []
         for features, label in self.dataset:
-            output = self.model(features, training=False)
+            output = self.model.predict_on_batch(features)  # compiled, unlike an eager call
             output = output["probabilities"] if isinstance(output, dict) else output
             output = output[0] if isinstance(output, (list, tuple)) else output
             predictions.append(np.argmax(keras.ops.convert_to_numpy(output), axis=-1))
