@@ -78,7 +78,8 @@ class ConfusionMatrixImage(keras.callbacks.Callback):
         import tensorflow as tf
 
         labels, predictions = [], []
-        for features, label in self.dataset:
+        for element in self.dataset:  # (features, targets[, sample weights])
+            features, label = element[0], element[1]
             output = self.model.predict_on_batch(features)  # compiled, unlike an eager call
             output = output["probabilities"] if isinstance(output, dict) else output
             output = output[0] if isinstance(output, (list, tuple)) else output

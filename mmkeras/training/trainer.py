@@ -96,8 +96,21 @@ def balanced_class_weights(label_ids, num_classes: int) -> list[float]:
     return [total / (num_classes * c) if c else 0.0 for c in counts]
 
 
+def _train_label_ids(config: Config, preprocessor) -> list[int]:
+    """Class ids of the training rows, read from the manifest's label column (no file decoding)."""
+    from mmkeras.data.pipeline import row_dataset, split_path
+
+    rows, _ = row_dataset(split_path(config, "train"), preprocessor)
+    batches = rows.map(lambda row: preprocessor.encode_label(row["_label"])).batch(4096)
+    return [int(i) for batch in batches for i in batch.numpy() if i >= 0]
+
+
 def _training_targets(dataset, model, num_classes: int, class_weights=None):
-    """(features, label) -> (features, one-hot per output[, sample weight])."""
+    """(features, label) -> (features, one-hot per output[, sample weights]).
+
+    With auxiliary heads (outputs ``aux_<column>``), each one's loss only counts the examples where
+    its column is present: a missing modality must not be trained to predict the label.
+    """
     import tensorflow as tf
 
     names = list(model.output_names)
@@ -105,10 +118,15 @@ def _training_targets(dataset, model, num_classes: int, class_weights=None):
 
     def to_targets(features, label):
         one_hot = tf.one_hot(label, num_classes)
-        targets = one_hot if len(names) == 1 else {name: one_hot for name in names}
-        if weights is None:
-            return features, targets
-        return features, targets, tf.gather(weights, label)
+        example_weight = tf.gather(weights, label) if weights is not None else tf.ones_like(label, tf.float32)
+        if len(names) == 1:
+            return (features, one_hot) if weights is None else (features, one_hot, example_weight)
+        sample_weight = {
+            name: example_weight * features[f"{name[len('aux_'):]}_present"] if name.startswith("aux_")
+            else example_weight
+            for name in names
+        }
+        return features, {name: one_hot for name in names}, sample_weight
 
     return dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
 
@@ -190,9 +208,7 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
     static_batches = train_config.jit_compile or plan.name == "tpu"
     class_weights = None
     if train_config.class_weight == "balanced":
-        from mmkeras.data.pipeline import label_ids
-
-        class_weights = balanced_class_weights(label_ids(config, "train", preprocessor), preprocessor.num_classes)
+        class_weights = balanced_class_weights(_train_label_ids(config, preprocessor), preprocessor.num_classes)
 
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(train_config.precision)
@@ -201,7 +217,8 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
             model = build_model(config.model, preprocessor)
             model.compile(
                 optimizer=build_optimizer(train_config, steps_per_epoch),
-                loss=build_loss(train_config),
+                loss=build_loss(train_config) if len(model.outputs) == 1
+                else {name: build_loss(train_config) for name in model.output_names},
                 metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")] if len(model.outputs) == 1
                 else {"probabilities": [keras.metrics.CategoricalAccuracy(name="accuracy")]},
                 loss_weights=loss_weights(config.model, preprocessor),
@@ -228,7 +245,7 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
         if resumed:
             print(f"resuming {run.run_dir} from its backup")
         start = time.time()
-        with data_errors():  # a bad file met mid-training becomes a DataError naming the row and file
+        with data_errors(config, preprocessor):  # a bad file met mid-training: a DataError naming the row
             model.fit(train_data, validation_data=validation_data, epochs=train_config.epochs,
                       callbacks=callbacks, verbose=train_config.verbose)
         seconds = time.time() - start

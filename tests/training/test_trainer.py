@@ -171,3 +171,41 @@ def test_run_killed_mid_epoch_resumes_and_finishes_the_planned_epochs(folder, tm
     epochs = [row["epoch"] for row in json.loads((run_dir / "history.json").read_text())]
     # All 6 planned epochs are logged, the ones before the kill kept (an epoch cut short is redone).
     assert set(epochs) == set(range(6)) and epochs[-1] == 5
+
+
+def test_auxiliary_head_losses_only_count_examples_where_the_column_is_present():
+    import tensorflow as tf
+
+    from mmkeras.training.trainer import _training_targets
+
+    features = {"text": [[1], [2]], "text_present": [1.0, 0.0], "image_present": [0.0, 1.0]}
+    dataset = tf.data.Dataset.from_tensor_slices((features, [0, 1])).batch(2)
+
+    class WithAuxiliaryHeads:
+        output_names = ["probabilities", "aux_text", "aux_image"]
+
+    _, targets, weights = next(iter(_training_targets(dataset, WithAuxiliaryHeads(), 2, [1.0, 3.0])))
+    assert set(targets) == {"probabilities", "aux_text", "aux_image"}
+    assert weights["probabilities"].numpy().tolist() == [1.0, 3.0]
+    assert weights["aux_text"].numpy().tolist() == [1.0, 0.0]
+    assert weights["aux_image"].numpy().tolist() == [0.0, 3.0]
+
+
+def test_speed_and_imbalance_settings_train_together(folder, tmp_path):
+    """jit_compile, mixed_bfloat16, warm-up, focal loss, balanced class weights and auxiliary heads."""
+    from mmkeras.training.trainer import train
+
+    overrides = ["train.epochs=1", "train.jit_compile=true", "train.precision=mixed_bfloat16",
+                 "train.warmup_epochs=0.5", "train.loss=focal", "train.class_weight=balanced",
+                 "model.head.auxiliary=true"]
+    run = train(tiny_config(folder, overrides), run_dir=tmp_path / "run")
+    status = run.status()
+    assert status["status"] == "complete" and status["precision"] == "mixed_bfloat16"
+    assert np.isfinite(status["loss"])
+    import keras
+
+    from mmkeras import registry
+
+    registry.load_all()
+    model = keras.models.load_model(run.last_model)
+    assert set(model.output_names) == {"probabilities", "aux_text", "aux_image", "aux_audio"}
