@@ -89,3 +89,25 @@ def test_train_evaluate_export_predict_through_the_cli(tmp_path, capsys):
 
     assert main(["predict", "--model", str(base), "--version", "7", "--text", "x"]) == 2
     assert "has no version 7; versions: 1, 2" in capsys.readouterr().err
+
+
+def test_corrupt_file_met_in_training_names_row_and_file_without_traceback(tmp_path):
+    from tests.tiny_data import tiny_config, tiny_digits
+
+    folder = tiny_digits(tmp_path / "data", rows={"train": 32, "validation": 16, "test": 16})
+    tiny_config(folder)
+    with open(folder / "train.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    broken = folder / "full" / "images" / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # a PNG signature, then garbage
+    rows[4]["image"] = "full/images/broken.png"
+    with open(folder / "train.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = subprocess.run([sys.executable, "-m", "mmkeras.cli", "train", "--config", str(folder / "config.yaml"),
+                             "--run-dir", str(tmp_path / "run"), "--set", "train.epochs=1"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "train.csv row 5, column image: 'full/images/broken.png'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -5,7 +5,9 @@ configured ``sample_rate``; resampling is band-limited, done in the FFT domain (
 truncated or zero-padded), so a tone keeps its frequency and amplitude. ``fix_length`` cuts a
 random window when training and the centre otherwise, and pads short clips at the end.
 ``frontend`` computes ``waveform`` (``[samples, 1]``), ``stft`` magnitudes, ``logmel`` or ``mfcc``
-frames with ``tf.signal``; ``spec_augment`` masks random time and frequency bands (training only).
+frames with ``tf.signal``, for one waveform or a batch ``[B, samples]`` (the pipeline runs it on whole
+batches); ``spec_augment`` masks random time and frequency bands (training only), with masks drawn per
+example by ``spec_augment_mask``.
 
 Example:
     >>> import io, wave, numpy as np
@@ -159,13 +161,20 @@ def _band_mask(size: int, count: int, max_width: int, seed: tf.Tensor) -> tf.Ten
     return tf.reduce_any(inside, axis=0)
 
 
+def spec_augment_mask(shape: tuple, settings: dict, seed: tf.Tensor) -> tf.Tensor:
+    """Float ``[frames, bins]``: 0 inside SpecAugment's random time and frequency bands, 1 elsewhere.
+
+    The mask is drawn per example (before ``batch()``) and applied to a batch of features later.
+    """
+    frames, bins = shape
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+    time = _band_mask(frames, settings.get("time_masks", 0), settings.get("time_mask_width", 0), seeds[0])
+    freq = _band_mask(bins, settings.get("freq_masks", 0), settings.get("freq_mask_width", 0), seeds[1])
+    return tf.cast(tf.logical_not(time[:, None] | freq[None, :]), tf.float32)
+
+
 def spec_augment(features: tf.Tensor, settings: dict, seed: tf.Tensor) -> tf.Tensor:
     """SpecAugment (Park et al., 2019) time and frequency masking of ``[frames, bins]``; masks are 0."""
     if not settings:
         return features
-    frames, bins = features.shape
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
-    time = _band_mask(frames, settings.get("time_masks", 0), settings.get("time_mask_width", 0), seeds[0])
-    freq = _band_mask(bins, settings.get("freq_masks", 0), settings.get("freq_mask_width", 0), seeds[1])
-    keep = tf.logical_not(time[:, None] | freq[None, :])
-    return features * tf.cast(keep, features.dtype)
+    return features * tf.cast(spec_augment_mask(features.shape, settings, seed), features.dtype)

@@ -1,10 +1,10 @@
 """Bad input rows: the reasons a file can be rejected, and messages that name the row and file.
 
-Decoding happens inside ``tf.data`` graphs, where a Python ``try`` cannot reach. ``attempt`` runs a
-function on a one-element dataset with ``ignore_errors`` and falls back to a default, which is how
-the pipeline notices a corrupt file without crashing; ``diagnose_file`` then says why, with cheap
-checks first (exists, readable, empty, too large, file signature) and a decode last. The same
-reasons are used by ``mmkeras.data.validate``.
+Decoding happens inside ``tf.data`` graphs, where a Python ``try`` cannot reach. The pipeline decodes
+without guards and notices a bad row only when it fails (``mmkeras.data.pipeline``); ``diagnose_file``
+then says why, with cheap checks first (exists, readable, empty, too large, file signature) and a
+decode last, under ``attempt``, which runs a function on a one-element dataset with ``ignore_errors``
+and falls back to a default. The same reasons are used by ``mmkeras.data.validate``.
 
 Example:
     >>> float(attempt(lambda x: tf.strings.to_number(x), tf.constant("oops"), tf.constant(-1.0)))
@@ -115,17 +115,39 @@ def explain(error: BaseException):
 
 
 @contextlib.contextmanager
-def data_errors():
+def data_errors(config=None, preprocessor=None, splits=("train", "validation")):
     """Turn a pipeline failure (a bad file met while training) into a ``DataError`` with a clean message.
 
+    With ``on_error: raise`` the pipeline decodes without guards, so TensorFlow's error does not say
+    which row failed; given the ``config`` and the adapted ``preprocessor``, the ``splits`` (those
+    that are set) are then scanned in manifest order and the first bad row is named. An error that
+    no row explains is raised unchanged.
+
     Example:
-        ``with data_errors(): model.fit(dataset)`` raises ``DataError("train.csv row 17, column
-        image: 'images/a.png' is not a decodable image")`` instead of a TensorFlow trace.
+        ``with data_errors(config, preprocessor): model.fit(dataset)`` raises ``DataError("train.csv
+        row 17, column image: 'images/a.png' is not a decodable image")`` instead of a TensorFlow trace.
     """
+    def find():
+        from mmkeras.data import pipeline  # the pipeline imports this module
+
+        data = pipeline.data_section(config)
+        return pipeline.first_bad_row([pipeline.split_path(config, s) for s in splits if getattr(data, s)],
+                                      preprocessor)
+
+    with explained(find if config is not None and preprocessor is not None else None):
+        yield
+
+
+@contextlib.contextmanager
+def explained(find=None):
+    """Raise a TensorFlow error met inside as a ``DataError``: the mmkeras message it carries, else
+    the message ``find()`` returns (None: the error is raised unchanged)."""
     try:
         yield
     except tf.errors.OpError as error:
         message = explain(error)
+        if message is None and find is not None:
+            message = find()
         if message is None:
             raise
         raise DataError(message) from None

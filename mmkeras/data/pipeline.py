@@ -1,11 +1,14 @@
 """``build_dataset``: manifest (or TFRecords) -> ``tf.data.Dataset`` of ``(features, label)``.
 
-Stages, in order: rows (paths and text, shuffled once when training) -> parallel read + decode
-(``Preprocessor.decode``; a bad file is caught, see ``mmkeras.data.errors``) -> ``on_error``
-(``raise``: stop with the row, column, file and reason; ``skip``: drop the row and log it with a
-running count) -> cache (``data.cache``: ``memory``, ``none`` or a file path) -> shuffle (training,
-seeded) -> ``Preprocessor.finish`` (audio features; augmentation when training, stateless and
-seeded per example) -> ``batch(drop_remainder)`` -> prefetch.
+Stages, in order: rows (paths and text; a manifest's rows in a seeded random order when training)
+-> parallel read + ``Preprocessor.decode`` -> ``on_error`` (``raise``: a plain map, so good rows
+pay nothing for error handling; ``errors.data_errors`` names the first bad row after a failure;
+``skip``: drop the row and log it with a running count) -> then, when training: cache (``data.cache``:
+``memory``, ``none`` or a file path; decoded examples) -> shuffle (seeded) -> ``Preprocessor.prepare``
+(random crops, augmentation; stateless, seeded per example) -> ``batch`` -> ``Preprocessor.featurize``
+(audio features for the whole batch); when evaluating, nothing is random, so ``prepare`` -> ``batch``
+-> ``featurize`` come first and the cache holds the final features -> ``batch(drop_remainder)`` ->
+prefetch.
 
 Example:
     >>> import os, tempfile
@@ -27,6 +30,7 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 
 from mmkeras.config import Config, DataConfig
@@ -36,6 +40,9 @@ from mmkeras.data.preprocessor import Preprocessor
 
 AUTOTUNE = tf.data.AUTOTUNE
 SPLITS = ("train", "validation", "test")
+# The dataset functions use tf.cond / tf.while_loop explicitly; skipping AutoGraph's source
+# transformation cuts building a dataset from seconds to a fraction of one.
+_graph = tf.autograph.experimental.do_not_convert
 
 
 # ---------------------------------------------------------------------- config helpers
@@ -90,8 +97,12 @@ def read_cells(source, preprocessor: Preprocessor, columns: list) -> tuple:
     return manifest.name, [{c: row[c] for c in wanted} for row in manifest.rows]
 
 
-def row_dataset(source, preprocessor: Preprocessor) -> tuple:
-    """``(dataset, is_path)``: one dict per row; file columns hold paths (manifests) or bytes (TFRecords)."""
+def row_dataset(source, preprocessor: Preprocessor, shuffle_seed: Optional[int] = None) -> tuple:
+    """``(dataset, is_path)``: one dict per row; file columns hold paths (manifests) or bytes (TFRecords).
+
+    With ``shuffle_seed``, a manifest's rows come in a seeded random order, the same every time
+    (manifests are often sorted by class; mixing the cheap rows once keeps the first epoch mixed).
+    """
     if tfrecord.is_tfrecord_path(source):
         return tfrecord.read_rows(source, preprocessor.features, preprocessor.label), False
     manifest = _open_manifest(source, preprocessor)
@@ -105,12 +116,16 @@ def row_dataset(source, preprocessor: Preprocessor) -> tuple:
             columns[tfrecord.CELL_PREFIX + column] = cells
             cells = [manifest.resolve(cell) for cell in cells]
         columns[column] = cells
+    if shuffle_seed is not None:
+        order = np.random.default_rng(shuffle_seed).permutation(len(manifest))
+        columns = {k: [v[i] for i in order] for k, v in columns.items()}
     columns = {k: tf.constant(v, tf.string, shape=[len(manifest)]) for k, v in columns.items()}
     return tf.data.Dataset.from_tensor_slices(columns), True
 
 
 # ---------------------------------------------------------------------- decoding with diagnosis
 def _read_and_decode(preprocessor: Preprocessor, is_path: bool):
+    """The row -> ``(decoded, label)`` function; a bad file or an unknown label raises a TF error."""
     def load(row):
         raw = {}
         for column, feature in preprocessor.features.items():
@@ -126,20 +141,11 @@ def _read_and_decode(preprocessor: Preprocessor, is_path: bool):
                 with tf.control_dependencies([tf.debugging.Assert(usable, ["bad file"])]):
                     value = tf.identity(value)
             raw[column] = value
-        return preprocessor.decode(raw), preprocessor.encode_label(row["_label"])
+        label = preprocessor.encode_label(row["_label"])
+        with tf.control_dependencies([tf.debugging.Assert(label >= 0, ["unknown label"])]):
+            return preprocessor.decode(raw), tf.identity(label)
 
     return load
-
-
-def _fallback(preprocessor: Preprocessor) -> tuple:
-    decoded = {}
-    for spec in preprocessor.input_specs:
-        if spec.modality == "audio":
-            decoded[spec.column] = tf.zeros([0], tf.float32)
-        else:
-            decoded[spec.column] = tf.zeros(spec.shape, spec.dtype)
-        decoded[spec.presence_key] = tf.constant(0.0)
-    return decoded, tf.constant(-1, tf.int32)
 
 
 def _describe(row: dict, preprocessor: Preprocessor, is_path: bool) -> tf.Tensor:
@@ -171,59 +177,121 @@ def _describe(row: dict, preprocessor: Preprocessor, is_path: bool) -> tf.Tensor
 
 def decoded_dataset(source, preprocessor: Preprocessor, on_error: str = "raise",
                     shuffle_seed: Optional[int] = None) -> tf.data.Dataset:
-    """Rows read and decoded in parallel: ``(decoded, label)``, bad rows raised or skipped."""
+    """Rows read and decoded in parallel: ``(decoded, label)``, bad rows raised or skipped.
+
+    ``raise`` decodes with a plain parallel map: a bad row stops the pass with TensorFlow's own
+    error, which ``errors.data_errors`` (around ``model.fit`` or the loop) turns into a ``DataError``
+    naming the row, found by ``first_bad_row``. ``skip`` drops bad rows and reports each one.
+    """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"data.on_error={on_error!r} is not valid; choose one of: 'raise', 'skip'")
-    rows, is_path = row_dataset(source, preprocessor)
-    if shuffle_seed is not None and is_path:
-        # Manifests are often sorted by class; mixing the (cheap) rows once keeps the first epoch mixed.
-        rows = rows.shuffle(1_000_000, seed=shuffle_seed, reshuffle_each_iteration=False)
-    load = _read_and_decode(preprocessor, is_path)
-    fallback = _fallback(preprocessor)
-
-    def guarded(row):
-        decoded, label = errors.attempt(load, row, fallback)
-        ok = label >= 0
-        message = tf.cond(ok, lambda: tf.constant(""), lambda: _describe(row, preprocessor, is_path))
-        return decoded, label, ok, message
-
-    dataset = rows.map(guarded, num_parallel_calls=AUTOTUNE)
+    rows, is_path = row_dataset(source, preprocessor, shuffle_seed)
     if on_error == "raise":
-        def check(decoded, label, ok, message):
-            failed = tf.debugging.Assert(ok, [tf.strings.join([errors.MARKER, message])])
-            with tf.control_dependencies([failed]):
-                return decoded, tf.identity(label)
+        return rows.map(_graph(_read_and_decode(preprocessor, is_path)), num_parallel_calls=AUTOTUNE)
 
-        return dataset.map(check)
+    def report(rows, expected, position, dropped):
+        def one(j, count):
+            line = tf.strings.join(["mmkeras: skipped ", _row_message(rows, j, preprocessor, is_path), " (",
+                                    tf.strings.as_string(count + 1), " rows dropped so far)"])
+            with tf.control_dependencies([tf.print(line, output_stream=sys.stderr)]):
+                return j + 1, count + 1
 
-    def count(dropped, element):
-        decoded, label, ok, message = element
-        dropped = dropped + tf.cast(tf.logical_not(ok), tf.int64)
+        return tf.while_loop(lambda j, count: j < position, one, (expected, dropped))[1]
 
-        def report():
-            line = tf.strings.join(["mmkeras: skipped ", message, " (",
-                                    tf.strings.as_string(dropped), " rows dropped so far)"])
-            printed = tf.print(line, output_stream=sys.stderr)
-            with tf.control_dependencies([printed]):
-                return tf.constant(False)
+    return _checked(rows, preprocessor, is_path, report)
 
-        kept = tf.cond(ok, lambda: tf.constant(True), report)
-        return dropped, (decoded, label, kept)
 
-    def is_kept(decoded, label, kept):
-        return kept
+def _row_message(rows: tf.data.Dataset, position: tf.Tensor, preprocessor: Preprocessor, is_path: bool):
+    return _describe(rows.skip(position).take(1).get_single_element(), preprocessor, is_path)
 
-    def drop_flag(decoded, label, kept):
+
+def _checked(rows: tf.data.Dataset, preprocessor: Preprocessor, is_path: bool, handle) -> tf.data.Dataset:
+    """Decode ``rows``, letting ``handle(rows, first, stop, dropped) -> dropped`` deal with bad rows.
+
+    A bad row (a file that cannot be read or decoded, an unknown label) makes its map call fail;
+    ``ignore_errors`` drops it and a ``scan`` that knows which row position comes next sees the gap
+    (rows ``first`` to ``stop - 1`` are missing). Only then are those rows read again and diagnosed,
+    so a good row pays no guarded decode. A sentinel after the last row catches bad rows at the end.
+    """
+    load = _read_and_decode(preprocessor, is_path)
+    # The sentinel decodes without error (no files, a known label), so loading needs no tf.cond.
+    no_row = {key: tf.zeros(spec.shape, spec.dtype) for key, spec in rows.element_spec.items()}
+    no_row["_label"] = tf.constant(preprocessor.class_names[0] if preprocessor.class_names else "")
+
+    @_graph
+    def not_end(row):
+        return row, False
+
+    @_graph
+    def numbered_load(position, element):
+        row, end = element
+        decoded, label = load(row)
+        return position, decoded, label, end
+
+    @_graph
+    def check(state, element):
+        expected, dropped = state
+        position, decoded, label, end = element
+        dropped = tf.cond(position > expected, lambda: handle(rows, expected, position, dropped), lambda: dropped)
+        return (position + 1, dropped), (decoded, label, end)
+
+    @_graph
+    def is_row(decoded, label, end):
+        return tf.logical_not(end)
+
+    @_graph
+    def drop_flag(decoded, label, end):
         return decoded, label
 
-    dataset = dataset.scan(tf.constant(0, tf.int64), count)
-    return dataset.filter(is_kept).map(drop_flag)
+    return (rows.map(not_end).concatenate(tf.data.Dataset.from_tensors((no_row, True)))
+            .enumerate()
+            .map(numbered_load, num_parallel_calls=AUTOTUNE)
+            .ignore_errors()
+            .scan((tf.constant(0, tf.int64), tf.constant(0, tf.int64)), check)
+            .filter(is_row)
+            .map(drop_flag))
+
+
+def first_bad_row(sources: list, preprocessor: Preprocessor) -> Optional[str]:
+    """The message naming the first bad row of the first of ``sources`` that has one, or None.
+
+    A full decoding pass (no training, no cache): what ``errors.data_errors`` runs after a failure.
+    """
+    def stop(rows, expected, position, dropped):
+        message = tf.strings.join([errors.MARKER, _row_message(rows, expected, preprocessor, is_path)])
+        with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
+            return tf.identity(dropped)
+
+    for source in sources:
+        rows, is_path = row_dataset(source, preprocessor)
+        try:
+            _checked(rows, preprocessor, is_path, stop).reduce(0, _graph(lambda count, *element: count + 1))
+        except tf.errors.OpError as error:
+            message = errors.explain(error)
+            if message is not None:
+                return message
+    return None
 
 
 # ---------------------------------------------------------------------- the dataset
+def _cache(dataset: tf.data.Dataset, config, split: str, suffix: str = "") -> tf.data.Dataset:
+    data = data_section(config)
+    if data.cache == "memory":
+        return dataset.cache()
+    if data.cache in ("none", "", None):
+        return dataset
+    cache_path = config.resolve_path(data.cache) if isinstance(config, Config) else data.cache
+    tf.io.gfile.makedirs(cache_path.rsplit("/", 1)[0] or ".")
+    return dataset.cache(f"{cache_path}.{split}{suffix}")
+
+
 def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: bool, batch_size: int,
                   drop_remainder: bool = True, repeat: bool = False) -> tf.data.Dataset:
     """The split as batches of ``(features, label)``; shapes are static when ``drop_remainder``.
+
+    Training caches the decoded examples (whole waveforms, so every epoch draws new random crops
+    and augmentations); evaluation has nothing random, so it caches the final features and a later
+    epoch only reads memory. Audio features are computed a batch at a time (``Preprocessor.featurize``).
 
     Args:
         config: a ``Config`` (paths relative to its file) or a ``DataConfig``.
@@ -240,23 +308,36 @@ def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: b
     source = split_path(config, split)
     dataset = decoded_dataset(source, preprocessor, on_error=data.on_error,
                               shuffle_seed=data.seed if training else None)
-    if data.cache == "memory":
-        dataset = dataset.cache()
-    elif data.cache not in ("none", "", None):
-        cache_path = config.resolve_path(data.cache) if isinstance(config, Config) else data.cache
-        tf.io.gfile.makedirs(cache_path.rsplit("/", 1)[0] or ".")
-        dataset = dataset.cache(f"{cache_path}.{split}")
+
+    @_graph
+    def featurize(prepared, label):
+        return preprocessor.featurize(prepared), label
+
     if training:
+        @_graph
+        def prepare_training(element, seed):
+            return preprocessor.prepare(element[0], training=True, seed=seed), element[1]
+
+        dataset = _cache(dataset, config, split)
         dataset = dataset.shuffle(data.shuffle_buffer, seed=data.seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    if training:
+        if repeat:
+            dataset = dataset.repeat()
         seeds = tf.data.Dataset.random(seed=data.seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda element, seed: (preprocessor.finish(element[0], training=True, seed=seed), element[1]),
-            num_parallel_calls=AUTOTUNE)
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(prepare_training, num_parallel_calls=AUTOTUNE)
     else:
-        dataset = dataset.map(lambda decoded, label: (preprocessor.finish(decoded), label),
-                              num_parallel_calls=AUTOTUNE)
+        @_graph
+        def prepare(decoded, label):
+            return preprocessor.prepare(decoded), label
+
+        dataset = dataset.map(prepare, num_parallel_calls=AUTOTUNE)
+        if data.cache not in ("none", "", None):
+            dataset = dataset.batch(batch_size, num_parallel_calls=AUTOTUNE)
+            dataset = dataset.map(featurize, num_parallel_calls=AUTOTUNE).unbatch()
+            dataset = _cache(dataset, config, split, ".features")
+            featurize = None
+        if repeat:
+            dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
+    if featurize is not None:
+        dataset = dataset.map(featurize, num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)

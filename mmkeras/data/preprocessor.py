@@ -7,7 +7,9 @@ tensors out, as described in ``mmkeras.data.schema``. Everything at run time is 
 ``tf.data``, in a ``tf.function`` and in an exported SavedModel, under either Keras backend.
 
 ``preprocess`` is ``finish(decode(raw))``: ``decode`` is deterministic and is what the pipeline
-caches; ``finish`` cuts audio to length, computes audio features and, when training, augments.
+caches; ``finish`` is ``featurize(prepare(...))``: ``prepare`` cuts audio to length and, when training,
+augments, one example at a time (it needs a seed per example); ``featurize`` computes audio features
+for a whole batch (``preprocess_batch`` and the pipeline call it after batching).
 
 Example:
     >>> from mmkeras.config import DataConfig, TextFeature
@@ -35,6 +37,7 @@ import tensorflow as tf
 
 from mmkeras.config import FEATURE_TYPES, AudioFeature, DataConfig, ImageFeature, TextFeature
 from mmkeras.data import audio as audio_lib
+from mmkeras.data import errors
 from mmkeras.data import image as image_lib
 from mmkeras.data import text as text_lib
 from mmkeras.data.schema import PRESENCE_SUFFIX, InputSpec
@@ -42,6 +45,8 @@ from mmkeras.data.schema import PRESENCE_SUFFIX, InputSpec
 logger = logging.getLogger(__name__)
 STATE_FILE = "preprocessor.json"
 _MIN_STD = 1e-5
+# Key of the per-example SpecAugment keep-mask that ``prepare`` hands to ``featurize`` through batch().
+_SPEC_AUGMENT_KEY = "_spec_augment_keep:"
 
 
 def sort_class_names(labels: Iterable[str]) -> list:
@@ -184,14 +189,17 @@ class Preprocessor:
         sums = {c: 0.0 for c in audio_columns}
         squares = {c: 0.0 for c in audio_columns}
         counts = {c: 0 for c in audio_columns}
-        for batch in dataset.map(self._raw_audio_features, num_parallel_calls=tf.data.AUTOTUNE).batch(64):
-            for c in audio_columns:
-                present = batch[c + PRESENCE_SUFFIX].numpy() > 0
-                values = batch[c].numpy()[present].astype(np.float64)
-                values = values.reshape(-1, values.shape[-1])
-                sums[c] = sums[c] + values.sum(axis=0)
-                squares[c] = squares[c] + (values ** 2).sum(axis=0)
-                counts[c] += values.shape[0]
+        batches = dataset.map(self._fixed_length_audio, num_parallel_calls=tf.data.AUTOTUNE).batch(64).map(
+            self._raw_audio_features, num_parallel_calls=tf.data.AUTOTUNE)
+        with errors.explained(lambda: pipeline.first_bad_row([train], self)):  # name a bad file's row
+            for batch in batches:
+                for c in audio_columns:
+                    present = batch[c + PRESENCE_SUFFIX].numpy() > 0
+                    values = batch[c].numpy()[present].astype(np.float64)
+                    values = values.reshape(-1, values.shape[-1])
+                    sums[c] = sums[c] + values.sum(axis=0)
+                    squares[c] = squares[c] + (values ** 2).sum(axis=0)
+                    counts[c] += values.shape[0]
         stats = {}
         for c in audio_columns:
             bins = audio_lib.num_bins(self.features[c])
@@ -204,13 +212,17 @@ class Preprocessor:
             stats[c] = {"mean": mean.tolist(), "std": np.maximum(np.sqrt(var), _MIN_STD).tolist()}
         self._set_audio_stats(stats)
 
-    def _raw_audio_features(self, decoded, label=None):
+    def _fixed_length_audio(self, decoded, label=None):
         out = {}
         for c, feature in self.features.items():
             if isinstance(feature, AudioFeature) and feature.normalize:
-                out[c] = audio_lib.frontend(audio_lib.fix_length(decoded[c], feature), feature)
+                out[c] = audio_lib.fix_length(decoded[c], feature)
                 out[c + PRESENCE_SUFFIX] = decoded[c + PRESENCE_SUFFIX]
         return out
+
+    def _raw_audio_features(self, batch):
+        return {c: audio_lib.frontend(v, self.features[c]) if not c.endswith(PRESENCE_SUFFIX) else v
+                for c, v in batch.items()}
 
     # ------------------------------------------------------------------ run time
     def _require_adapted(self):
@@ -244,8 +256,12 @@ class Preprocessor:
             out[column + PRESENCE_SUFFIX] = tf.cast(present, tf.float32)
         return out
 
-    def finish(self, decoded: dict, training: bool = False, seed: Optional[tf.Tensor] = None) -> dict:
-        """Audio features and (when ``training``) augmentation, from ``decode``'s output."""
+    def prepare(self, decoded: dict, training: bool = False, seed: Optional[tf.Tensor] = None) -> dict:
+        """Per-example part of ``finish``: audio cut to length, image augmentation, SpecAugment masks.
+
+        Everything that needs one seed per example happens here, before ``batch()``; ``featurize``
+        then computes audio features for a whole batch at once.
+        """
         if training and seed is None:
             seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int64)
         out = dict(decoded)
@@ -255,15 +271,37 @@ class Preprocessor:
             if isinstance(feature, ImageFeature) and training and feature.augment:
                 out[column] = image_lib.augment(decoded[column], feature.augment, column_seed) * present
             elif isinstance(feature, AudioFeature):
-                waveform = audio_lib.fix_length(decoded[column], feature, training, column_seed)
-                values = audio_lib.frontend(waveform, feature)
-                if column in self.module.audio_mean:
-                    values = (values - self.module.audio_mean[column]) / self.module.audio_std[column]
+                out[column] = audio_lib.fix_length(decoded[column], feature, training, column_seed)
                 if training and feature.spec_augment:
-                    values = audio_lib.spec_augment(values, feature.spec_augment,
-                                                    tf.random.experimental.stateless_fold_in(column_seed, 1))
-                out[column] = tf.ensure_shape(values * present, audio_lib.feature_shape(feature))
+                    out[_SPEC_AUGMENT_KEY + column] = audio_lib.spec_augment_mask(
+                        audio_lib.feature_shape(feature), feature.spec_augment,
+                        tf.random.experimental.stateless_fold_in(column_seed, 1))
         return out
+
+    def featurize(self, prepared: dict) -> dict:
+        """Batched part of ``finish``: ``prepare``'s output stacked to ``[B, ...]`` -> model features.
+
+        Audio features (STFT / log-mel / MFCC), normalization and SpecAugment masks are computed for
+        the whole batch: ``tf.signal`` works on ``[B, samples]`` as fast as on one example.
+        """
+        out = {k: v for k, v in prepared.items() if not k.startswith(_SPEC_AUGMENT_KEY)}
+        for column, feature in self.features.items():
+            if not isinstance(feature, AudioFeature):
+                continue
+            values = audio_lib.frontend(prepared[column], feature)
+            if column in self.module.audio_mean:
+                values = (values - self.module.audio_mean[column]) / self.module.audio_std[column]
+            if _SPEC_AUGMENT_KEY + column in prepared:
+                values = values * prepared[_SPEC_AUGMENT_KEY + column]
+            present = prepared[column + PRESENCE_SUFFIX][..., None, None]
+            out[column] = tf.ensure_shape(values * present, [None, *audio_lib.feature_shape(feature)])
+        return out
+
+    def finish(self, decoded: dict, training: bool = False, seed: Optional[tf.Tensor] = None) -> dict:
+        """Audio features and (when ``training``) augmentation, from ``decode``'s output (one example)."""
+        prepared = self.prepare(decoded, training=training, seed=seed)
+        batch = self.featurize({k: v[None] for k, v in prepared.items()})
+        return {k: v[0] for k, v in batch.items()}
 
     def preprocess(self, raw: dict, training: bool = False, seed: Optional[tf.Tensor] = None) -> dict:
         """One example: ``raw[c]`` scalar strings -> ``features[c]`` and ``features[c + "_present"]``."""
@@ -276,10 +314,22 @@ class Preprocessor:
             out[spec.presence_key] = tf.TensorSpec([], tf.float32)
         return out
 
+    def prepared_signature(self, training: bool = False) -> dict:
+        """Per-example ``tf.TensorSpec``s of ``prepare``'s output (audio is the fixed-length waveform)."""
+        out = self.output_signature()
+        for column, feature in self.features.items():
+            if isinstance(feature, AudioFeature):
+                out[column] = tf.TensorSpec([audio_lib.num_samples(feature)], tf.float32)
+                if training and feature.spec_augment:
+                    out[_SPEC_AUGMENT_KEY + column] = tf.TensorSpec(audio_lib.feature_shape(feature), tf.float32)
+        return out
+
     def preprocess_batch(self, raw: dict) -> dict:
         """A batch of raw strings (``[B]`` per column) -> batched features, inference mode."""
         raw = {c: tf.convert_to_tensor(raw[c], tf.string) for c in self.features}
-        return tf.map_fn(self.preprocess, raw, fn_output_signature=self.output_signature())
+        prepared = tf.map_fn(lambda row: self.prepare(self.decode(row)), raw,
+                             fn_output_signature=self.prepared_signature())
+        return self.featurize(prepared)
 
     # ------------------------------------------------------------------ persistence
     def get_config(self) -> dict:

@@ -53,6 +53,7 @@ def _without(features: dict, column: str) -> dict:
 def predict_split(run: Run, split: str, *, ablate: bool = True):
     """Labels, probabilities and {column: probabilities without it} on ``split`` of the run's config."""
     from mmkeras.config import load_config
+    from mmkeras.data.errors import data_errors
     from mmkeras.data.pipeline import build_dataset
     from mmkeras.data.preprocessor import Preprocessor
 
@@ -66,11 +67,12 @@ def predict_split(run: Run, split: str, *, ablate: bool = True):
                             batch_size=config.train.batch_size, drop_remainder=False)
     labels, probabilities = [], []
     ablations = {column: [] for column in columns} if ablate and len(columns) > 1 else {}
-    for features, label in dataset:
-        labels.append(np.asarray(label))
-        probabilities.append(_probabilities(model, features))
-        for column in ablations:
-            ablations[column].append(_probabilities(model, _without(features, column)))
+    with data_errors(config, preprocessor, [split]):  # a bad file: DataError naming row and file
+        for features, label in dataset:
+            labels.append(np.asarray(label))
+            probabilities.append(_probabilities(model, features))
+            for column in ablations:
+                ablations[column].append(_probabilities(model, _without(features, column)))
     return (preprocessor, np.concatenate(labels), np.concatenate(probabilities),
             {c: np.concatenate(p) for c, p in ablations.items()})
 

@@ -89,9 +89,49 @@ def test_on_error_raise_stops_with_a_clean_message(digits_dir, row, message):
     (digits_dir / "train.csv").write_text(f"image,audio,label\n{filler}{row}\n")
     config = make_config(digits_dir, features=FEATURES)
     with pytest.raises(DataError) as raised:
-        with data_errors():
+        with data_errors(config, p, ["train"]):
             list(pipeline.build_dataset(config, "train", p, training=True, batch_size=1))
     assert str(raised.value).startswith(message)
+
+
+def test_bad_last_row_is_named_when_raising_and_counted_when_skipping(digits_dir, capfd):
+    _bad_rows_dir(digits_dir)
+    p = _fit_on_good_rows(digits_dir)
+    (digits_dir / "train.csv").write_text("image,audio,label\nimages/0.png,,cat\nimages/1.png,audio/fake.wav,dog\n")
+    message = "train.csv row 2, column audio: 'audio/fake.wav' is not a decodable WAV"
+    assert pipeline.first_bad_row([str(digits_dir / "train.csv")], p).startswith(message)
+    with pytest.raises(DataError, match=message):
+        with data_errors(make_config(digits_dir, features=FEATURES), p):
+            list(pipeline.build_dataset(make_config(digits_dir, features=FEATURES), "train", p,
+                                        training=False, batch_size=1))
+    config = make_config(digits_dir, features=FEATURES, on_error="skip")
+    assert len(list(pipeline.build_dataset(config, "train", p, training=False, batch_size=1))) == 1
+    assert f"mmkeras: skipped {message} file (PCM RIFF/WAVE) (1 rows dropped so far)" in capfd.readouterr().err
+
+
+def test_data_errors_leaves_an_error_no_row_explains_unchanged(digits_dir):
+    config = make_config(digits_dir, features=FEATURES)
+    p = _fit_on_good_rows(digits_dir)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not a data problem"):
+        with data_errors(config, p):
+            tf.debugging.Assert(False, ["not a data problem"])
+
+
+def test_cached_evaluation_features_equal_uncached_and_training_crops_come_from_the_cache(digits_dir):
+    uncached = make_config(digits_dir)
+    p = pipeline.fit_preprocessor(uncached)
+    cached = make_config(digits_dir, cache="memory")
+    dataset = pipeline.build_dataset(cached, "train", p, training=False, batch_size=4, drop_remainder=False)
+    epochs = [list(dataset) for _ in range(2)]
+    reference = list(pipeline.build_dataset(uncached, "train", p, training=False, batch_size=4, drop_remainder=False))
+    for epoch in epochs:
+        for (features, labels), (expected, expected_labels) in zip(epoch, reference):
+            assert labels.numpy().tolist() == expected_labels.numpy().tolist()
+            for key in expected:
+                np.testing.assert_array_equal(features[key].numpy(), expected[key].numpy())
+    training = pipeline.build_dataset(cached, "train", p, training=True, batch_size=2)
+    assert training.element_spec[0]["audio"].shape == (2, 61, 40)
+    assert len(list(training)) == len(list(training)) == 3
 
 
 def test_jsonl_manifest_with_int_labels(digits_dir):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from mmkeras.config import AudioFeature, DataConfig, ImageFeature, TextFeature
@@ -79,3 +80,49 @@ def test_training_mode_augments_after_decode_only():
     assert any(not np.allclose(t["image"].numpy(), plain["image"].numpy()) for t in trained)
     assert any((t["audio"].numpy() == 0).all(axis=1).any() for t in trained)
     np.testing.assert_array_equal(p.preprocess(raw)["image"].numpy(), plain["image"].numpy())
+
+
+def _per_example_reference(p, raw, training=False, seed=None):
+    """What ``preprocess`` computed before the audio front end was batched: one example at a time."""
+    from mmkeras.data import audio, image
+
+    out = p.decode(raw)
+    for index, (column, feature) in enumerate(p.features.items()):
+        present = out[column + "_present"]
+        column_seed = tf.random.experimental.stateless_fold_in(seed, index) if training else None
+        if isinstance(feature, ImageFeature) and training and feature.augment:
+            out[column] = image.augment(out[column], feature.augment, column_seed) * present
+        elif isinstance(feature, AudioFeature):
+            values = audio.frontend(audio.fix_length(out[column], feature, training, column_seed), feature)
+            if column in p.module.audio_mean:
+                values = (values - p.module.audio_mean[column]) / p.module.audio_std[column]
+            if training and feature.spec_augment:
+                values = audio.spec_augment(values, feature.spec_augment,
+                                            tf.random.experimental.stateless_fold_in(column_seed, 1))
+            out[column] = values * present
+    return out
+
+
+@pytest.mark.parametrize("frontend", ["logmel", "mfcc", "stft", "waveform"])
+def test_batched_front_end_gives_the_per_example_numbers(digits_dir, frontend):
+    spec = {"time_masks": 2, "time_mask_width": 8, "freq_masks": 1, "freq_mask_width": 4}
+    features = {"text": {"modality": "text", "sequence_length": 4},
+                "image": {"modality": "image", "height": 8, "width": 8, "augment": {"flip": "horizontal"}},
+                "audio": {"modality": "audio", "sample_rate": 8000, "duration": 0.75, "frontend": frontend,
+                          "spec_augment": spec if frontend != "waveform" else {}}}
+    p = pipeline.fit_preprocessor(make_config(digits_dir, features=features))
+    assert p.module.audio_mean  # normalized with train statistics
+    rows = [_raw(digits_dir, i) for i in range(4)] + [{"text": tf.constant(""), "image": tf.constant(b""),
+                                                       "audio": tf.constant(b"")}]
+    batch = p.preprocess_batch({c: tf.stack([row[c] for row in rows]) for c in p.features})
+    for i, row in enumerate(rows):
+        expected = _per_example_reference(p, row)
+        one = p.preprocess(row)
+        for key, value in expected.items():
+            assert np.abs(one[key].numpy() - value.numpy()).max(initial=0) <= 1e-6, key
+            assert np.abs(batch[key][i].numpy() - value.numpy()).max(initial=0) <= 1e-6, key
+        seed = tf.constant([i, 7], tf.int64)
+        expected = _per_example_reference(p, row, training=True, seed=seed)
+        trained = p.preprocess(row, training=True, seed=seed)
+        for key, value in expected.items():
+            assert np.abs(trained[key].numpy() - value.numpy()).max(initial=0) <= 1e-6, key

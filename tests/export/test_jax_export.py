@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import write_config
+from tests.export.conftest import write_config
 
 SCRIPT = """
 import json, os, sys

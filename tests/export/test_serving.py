@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import keras_predictions, raw_rows
+from tests.export.conftest import keras_predictions, raw_rows
 from mmkeras.config import load_config
 from mmkeras.export.serving import METADATA_FILE, WARMUP_FILE, export_run
 from mmkeras.training.run import Run
