@@ -9,7 +9,8 @@ noisy images + audio at 0 dB SNR), with the held-out speaker(s) as the test spli
   here ``concat`` over one vector, i.e. one Dense layer),
 
 for a fixed number of epochs and several seeds, and writes a markdown table (mean +- sample std over
-seeds of test accuracy and macro-F1, parameters, training time and its ratio to ``concat``'s).
+seeds of test accuracy and macro-F1, parameters, training wall and CPU time, and the CPU time's ratio to
+``concat``'s), followed by sentences computed from the table (best single modality, which fusions beat it).
 
 Cost: each variant's train and test splits are decoded ONCE through the real mmkeras pipeline
 (``fit_preprocessor`` adapted on train, ``build_dataset(..., training=False)``) and materialized as NumPy
@@ -22,7 +23,8 @@ evaluated on the test split with ``mmkeras.evaluation.metrics.classification_met
     .venv/bin/python benchmarks/fusion_table.py --methods concat,gated,image_only --variants hard --seeds 2
 
 The table is printed (and the output file rewritten) after every method, so a partial run still shows
-what it measured.
+what it measured. A hand-written ``## Discussion`` section at the end of the output file is kept when the
+file is rewritten; update it when the numbers change.
 """
 
 from __future__ import annotations

@@ -73,6 +73,18 @@ class ConfusionMatrixImage(keras.callbacks.Callback):
         self.class_names = list(class_names)
         self.log_dir = str(log_dir)
         self._writer = None
+        self._forward = None
+
+    def _predict(self, features):
+        # A local forward pass: no strategy.run, so no collective that other workers would have to
+        # join (predict_on_batch would, and under Mirrored it returns one replica's rows).
+        if keras.backend.backend() != "tensorflow":
+            return self.model(features, training=False)
+        if self._forward is None:
+            import tensorflow as tf
+
+            self._forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+        return self._forward(features)
 
     def on_epoch_end(self, epoch, logs=None):
         import tensorflow as tf
@@ -80,7 +92,7 @@ class ConfusionMatrixImage(keras.callbacks.Callback):
         labels, predictions = [], []
         for element in self.dataset:  # (features, targets[, sample weights])
             features, label = element[0], element[1]
-            output = self.model.predict_on_batch(features)  # compiled, unlike an eager call
+            output = self._predict(features)
             output = output["probabilities"] if isinstance(output, dict) else output
             output = output[0] if isinstance(output, (list, tuple)) else output
             predictions.append(np.argmax(keras.ops.convert_to_numpy(output), axis=-1))

@@ -102,7 +102,7 @@ def jax_export_job(request, tmp_path_factory):
     if not any(item.nodeid.split("::")[0].endswith(JAX_TEST) for item in request.session.items):
         yield None
         return
-    from test_jax_export import start_jax_export
+    from tests.export.test_jax_export import start_jax_export
 
     job = start_jax_export(request.getfixturevalue("tiny_data"), tmp_path_factory.mktemp("jax"))
     yield job
