@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path("/work/shared/data")
+# The real files bundled with the package (copied from shared/data with their licences).
+BUNDLED = Path(__file__).resolve().parents[2] / "mmkeras" / "datasets" / "data"
 WORDS = ("zero", "one", "two", "three")
 EMOJI = ("emoji_u1f600.png", "emoji_u1f603.png", "emoji_u1f604.png", "emoji_u1f601.png")
 SPLITS = {"train": 24, "validation": 8, "test": 8}
@@ -53,7 +54,7 @@ def write_tiny_data(folder: Path) -> Path:
     (folder / "audio").mkdir(parents=True, exist_ok=True)
     (folder / "image").mkdir(exist_ok=True)
     for name in EMOJI:
-        shutil.copy(SHARED / "noto_emoji" / "images" / name, folder / "image" / name)
+        shutil.copy(BUNDLED / "noto_emoji" / "images" / name, folder / "image" / name)
     speakers = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
     row_index = 0
     for split, count in SPLITS.items():
@@ -63,7 +64,7 @@ def write_tiny_data(folder: Path) -> Path:
             for _ in range(count):
                 label = row_index % 4
                 wav = f"{label}_{speakers[row_index % 6]}_{row_index // 6}.wav"
-                shutil.copy(SHARED / "fsdd" / "recordings" / wav, folder / "audio" / wav)
+                shutil.copy(BUNDLED / "fsdd" / "recordings" / wav, folder / "audio" / wav)
                 writer.writerow({
                     "text": "" if row_index % 5 == 0 else WORDS[label],
                     "image": "" if row_index % 7 == 3 else f"image/{EMOJI[label]}",
