@@ -1,0 +1,151 @@
+"""What each fusion costs on the `digits` shapes: parameters, FLOPs per example, train-step speed.
+
+FLOPs come from XLA's cost analysis of the jitted forward pass (JAX backend, batch 1); train-step
+examples/s from `train_on_batch` on random in-memory data (TensorFlow backend, batch 64), with and
+without `jit_compile`. Each backend runs in its own process (the backend is fixed at import).
+Prints one table.
+
+    .venv/bin/python benchmarks/fusion_cost.py [--steps 20] [--batch-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "digits.yaml"
+
+
+class DigitsShapes:
+    """The preprocessor interface `build_model` needs, with the shapes configs/digits.yaml produces."""
+
+    def __init__(self):
+        from mmkeras.config import load_config
+        from mmkeras.data import audio
+        from mmkeras.data.schema import InputSpec
+
+        features = load_config(CONFIG).data.features
+        text, image, sound = features["text"], features["image"], features["audio"]
+        self.input_specs = [
+            InputSpec("text", "text", (text.sequence_length,), "int32", vocab_size=text.max_tokens),
+            InputSpec("image", "image", (image.height, image.width, image.channels), "float32"),
+            InputSpec("audio", "audio", tuple(audio.feature_shape(sound)), "float32"),
+        ]
+        self.num_classes = 10
+        self.class_names = [str(d) for d in range(10)]
+
+    def batch(self, size: int, seed: int = 0):
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        batch = {}
+        for spec in self.input_specs:
+            if spec.dtype == "int32":
+                batch[spec.column] = rng.integers(0, spec.vocab_size, (size, *spec.shape)).astype("int32")
+            else:
+                batch[spec.column] = rng.random((size, *spec.shape), dtype="float32")
+            batch[spec.presence_key] = np.ones(size, "float32")
+        return batch, np.eye(10, dtype="float32")[rng.integers(0, 10, size)]
+
+
+def _model(fusion: str, shapes: DigitsShapes):
+    from mmkeras.config import load_config
+    from mmkeras.models.factory import build_model
+
+    model_config = load_config(CONFIG).model
+    model_config.fusion = {"type": fusion}
+    return build_model(model_config, shapes)
+
+
+def flops_worker() -> dict:
+    import jax
+
+    from mmkeras import registry
+
+    shapes = DigitsShapes()
+    features, _ = shapes.batch(1)
+    out = {}
+    for fusion in registry.names("fusion"):
+        model = _model(fusion, shapes)
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def forward(trainable, non_trainable, features):
+            return model.stateless_call(trainable, non_trainable, features)[0]
+
+        compiled = jax.jit(forward).lower(trainable, non_trainable, features).compile()
+        analysis = compiled.cost_analysis()
+        analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+        out[fusion] = float(analysis.get("flops", float("nan")))
+    return out
+
+
+def speed_worker(steps: int, batch_size: int) -> dict:
+    import keras
+
+    from mmkeras import registry
+
+    shapes = DigitsShapes()
+    features, labels = shapes.batch(batch_size)
+    out = {}
+    for fusion in registry.names("fusion"):
+        row = {}
+        for jit in (False, True):
+            model = _model(fusion, shapes)
+            model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="categorical_crossentropy", jit_compile=jit)
+            for _ in range(3):  # tracing / compilation
+                model.train_on_batch(features, labels)
+            start = time.perf_counter()
+            for _ in range(steps):
+                model.train_on_batch(features, labels)
+            row["jit" if jit else "no_jit"] = steps * batch_size / (time.perf_counter() - start)
+        row["parameters"] = model.count_params()
+        row["fusion_parameters"] = model.get_layer(f"{fusion}_fusion").count_params()
+        out[fusion] = row
+    return out
+
+
+def _run_worker(kind: str, backend: str, args) -> dict:
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, __file__, "--worker", kind, "--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+    result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    if not lines:
+        raise SystemExit(f"{kind} worker failed:\n{result.stderr[-3000:]}")
+    return json.loads(lines[-1][7:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--worker", choices=["flops", "speed"])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    if args.worker == "flops":
+        print("RESULT " + json.dumps(flops_worker()))
+        return
+    if args.worker == "speed":
+        print("RESULT " + json.dumps(speed_worker(args.steps, args.batch_size)))
+        return
+    print("command: " + " ".join(["python", "benchmarks/fusion_cost.py", *sys.argv[1:]]))
+    print(f"digits shapes (configs/digits.yaml: embedding text, conv2d image, lstm audio), softmax head; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
+    flops = _run_worker("flops", "jax", args)
+    speed = _run_worker("speed", "tensorflow", args)
+    base = speed["concat"]["no_jit"]
+    print("| fusion | parameters (fusion layer) | forward MFLOPs / example | train ex/s | train ex/s, jit | jit speed-up | speed vs concat |")
+    print("|---|---|---|---|---|---|---|")
+    for fusion in sorted(speed):
+        row = speed[fusion]
+        print(f"| {fusion} | {row['parameters']:,} ({row['fusion_parameters']:,}) | {flops[fusion] / 1e6:.2f} | "
+              f"{row['no_jit']:,.0f} | {row['jit']:,.0f} | {row['jit'] / row['no_jit']:.2f}x | {row['no_jit'] / base:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
