@@ -98,10 +98,13 @@ class Fusion(keras.layers.Layer):
         self.built = True
 
     def build_fusion(self, vector_dims, token_dims):
-        raise NotImplementedError
+        """Create the weights, given each modality's vector (and token) width. Every fusion defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define build_fusion(vector_dims, token_dims)")
 
     def fuse(self, vectors, present, tokens, token_masks, training):
-        raise NotImplementedError
+        """The fused ``(batch, output_dim)`` tensor; ``present`` is the bool presence mask. Every fusion
+        defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define fuse(vectors, present, tokens, ...)")
 
     def call(self, vectors, presence, tokens=None, token_masks=None, training=None):
         vectors = list(vectors)
