@@ -6,6 +6,7 @@ at import. Prints one table.
 
     .venv/bin/python benchmarks/train_throughput.py                 # TF: files vs memory, jit, precision
     .venv/bin/python benchmarks/train_throughput.py --jax           # adds the JAX backend on 1 and 2 host devices
+    .venv/bin/python benchmarks/train_throughput.py --jax --only-jax
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def main() -> None:
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--jit", action="store_true")
     parser.add_argument("--jax", action="store_true", help="add JAX backend cases (1 and 2 host devices)")
+    parser.add_argument("--only-jax", action="store_true", help="with --jax: run only the JAX cases")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
@@ -98,8 +100,10 @@ def main() -> None:
     cases = [dict(backend="tensorflow", source=s, jit=j, precision=p)
              for p in ("float32", "mixed_bfloat16") for j in (False, True) for s in ("memory", "files")]
     if args.jax:
-        cases += [dict(backend="jax", source=s, jit=True, precision="float32", devices=d)
-                  for d in (1, 2) for s in ("memory", "files")]
+        cases += [dict(backend="jax", source=s, jit=j, precision="float32", devices=d)
+                  for d in (1, 2) for j in (False, True) for s in ("memory", "files")]
+    if args.only_jax:
+        cases = [case for case in cases if case["backend"] == "jax"]
     print("command: " + " ".join([Path(sys.executable).name, "benchmarks/train_throughput.py"] + sys.argv[1:]))
     print(f"digits train split, batch {args.batch_size}, steady-state epoch (best of epochs 2..{args.epochs})\n")
     results = [run_case(case, args) for case in cases]
