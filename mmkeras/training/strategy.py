@@ -206,6 +206,14 @@ def build_strategy(train_config) -> DistributionPlan:
             f"train.batch_size={train_config.batch_size} is the global batch and must divide evenly among the "
             f"{plan.num_replicas} replicas of strategy {plan.name}"
         )
+    if backend == "jax" and plan.name == "data_parallel" and plan.num_replicas > 1 and not train_config.jit_compile:
+        # Measured (benchmarks/train_throughput.py, jax 0.10, 2 host devices): eager steps under
+        # DataParallel crashed the process natively; jitted steps train (and are what TPUs need anyway).
+        keras.distribution.set_distribution(None)
+        raise ValueError(
+            "train.jit_compile=false is not supported with train.strategy=data_parallel on several devices "
+            "under the JAX backend; set train.jit_compile=true"
+        )
     if backend == "tensorflow" and plan.name in ("mirrored", "multi_worker") and plan.num_replicas > 1:
         # Measured with Keras 3.15 / TF 2.21 (docs/distributed.md): under Mirrored, steps_per_execution>1
         # fails with "You must feed a value for placeholder tensor" (keras-team/keras#19246) and

@@ -65,3 +65,21 @@ def test_data_parallel_on_two_host_devices_matches_one_device(tmp_path_factory):
     assert one["val_accuracy"] > 0.2 and two["val_accuracy"] > 0.2  # chance is 0.1
     assert abs(one["val_accuracy"] - two["val_accuracy"]) <= 0.15
     assert two["loss"] == pytest.approx(one["loss"], rel=0.25)
+
+
+def test_eager_data_parallel_on_several_devices_is_refused_with_the_fix():
+    script = (
+        "import keras\n"
+        "from mmkeras.config import TrainConfig\n"
+        "from mmkeras.training.strategy import build_strategy\n"
+        "try:\n"
+        "    build_strategy(TrainConfig(strategy='data_parallel', jit_compile=False, batch_size=8))\n"
+        "except ValueError as error:\n"
+        "    print('REFUSED', error)\n"
+        "print('JIT', build_strategy(TrainConfig(strategy='data_parallel', jit_compile=True, batch_size=8)).num_replicas)\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert "REFUSED train.jit_compile=false is not supported with train.strategy=data_parallel" in result.stdout
+    assert "JIT 2" in result.stdout, result.stderr[-2000:]
