@@ -28,14 +28,14 @@ class DigitsShapes:
     def __init__(self):
         from mmkeras.config import load_config
         from mmkeras.data import audio
-        from mmkeras.data.schema import InputSpec
+        from mmkeras.data.schema import FeatureSpec
 
         features = load_config(CONFIG).data.features
         text, image, sound = features["text"], features["image"], features["audio"]
         self.input_specs = [
-            InputSpec("text", "text", (text.sequence_length,), "int32", vocab_size=text.max_tokens),
-            InputSpec("image", "image", (image.height, image.width, image.channels), "float32"),
-            InputSpec("audio", "audio", tuple(audio.feature_shape(sound)), "float32"),
+            FeatureSpec("text", "text", (text.sequence_length,), "int32", vocab_size=text.max_tokens),
+            FeatureSpec("image", "image", (image.height, image.width, image.channels), "float32"),
+            FeatureSpec("audio", "audio", tuple(audio.feature_shape(sound)), "float32"),
         ]
         self.num_classes = 10
         self.class_names = [str(d) for d in range(10)]

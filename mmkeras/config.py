@@ -26,9 +26,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config value or key is wrong; the message names the key path (``data.features.text.x``)."""
+from mmkeras.errors import ConfigError
 
 
 # --------------------------------------------------------------------------- features

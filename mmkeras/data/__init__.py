@@ -9,10 +9,10 @@ from mmkeras.data.errors import DataError, data_errors
 from mmkeras.data.manifest import ManifestError, read_manifest
 from mmkeras.data.pipeline import build_dataset, fit_preprocessor, num_examples
 from mmkeras.data.preprocessor import Preprocessor
-from mmkeras.data.schema import InputSpec
+from mmkeras.data.schema import FeatureSpec, InputSpec
 from mmkeras.data.tfrecord import write_tfrecords
 from mmkeras.data.validate import BadRow, format_bad_rows, validate
 
-__all__ = ["BadRow", "DataError", "InputSpec", "ManifestError", "Preprocessor", "build_dataset",
+__all__ = ["BadRow", "DataError", "FeatureSpec", "InputSpec", "ManifestError", "Preprocessor", "build_dataset",
            "data_errors", "fit_preprocessor", "format_bad_rows", "num_examples", "read_manifest",
            "validate", "write_tfrecords"]

@@ -40,7 +40,7 @@ from mmkeras.data import audio as audio_lib
 from mmkeras.data import errors
 from mmkeras.data import image as image_lib
 from mmkeras.data import text as text_lib
-from mmkeras.data.schema import PRESENCE_SUFFIX, InputSpec
+from mmkeras.data.schema import PRESENCE_SUFFIX, FeatureSpec
 
 logger = logging.getLogger(__name__)
 STATE_FILE = "preprocessor.json"
@@ -120,13 +120,13 @@ class Preprocessor:
         for column, feature in self.features.items():
             if isinstance(feature, TextFeature):
                 vectorizer = self.module.text.get(column)
-                specs.append(InputSpec(column, "text", (feature.sequence_length,), "int32",
+                specs.append(FeatureSpec(column, "text", (feature.sequence_length,), "int32",
                                        vocab_size=vectorizer.vocab_size if vectorizer else None))
             elif isinstance(feature, ImageFeature):
-                specs.append(InputSpec(column, "image", (feature.height, feature.width, feature.channels),
+                specs.append(FeatureSpec(column, "image", (feature.height, feature.width, feature.channels),
                                        "float32"))
             else:
-                specs.append(InputSpec(column, "audio", audio_lib.feature_shape(feature), "float32"))
+                specs.append(FeatureSpec(column, "audio", audio_lib.feature_shape(feature), "float32"))
         return specs
 
     @property

@@ -1,11 +1,11 @@
-"""What the pipeline hands the model: one ``InputSpec`` per feature column.
+"""What the pipeline hands the model: one ``FeatureSpec`` per feature column.
 
 The tf.data element is ``(features, label)`` where ``features`` has, for every column ``c``:
 ``features[c]`` (fixed shape ``spec.shape`` per example, dtype ``spec.dtype``) and
 ``features[f"{c}_present"]`` (float32 scalar per example, 1.0 when the cell was not empty).
 
 Example:
-    >>> spec = InputSpec(column="text", modality="text", shape=(16,), dtype="int32", vocab_size=100)
+    >>> spec = FeatureSpec(column="text", modality="text", shape=(16,), dtype="int32", vocab_size=100)
     >>> spec.presence_key
     'text_present'
 """
@@ -19,7 +19,7 @@ PRESENCE_SUFFIX = "_present"
 
 
 @dataclass(frozen=True)
-class InputSpec:
+class FeatureSpec:
     """Shape and meaning of one preprocessed feature column.
 
     Args:
@@ -40,3 +40,7 @@ class InputSpec:
     @property
     def presence_key(self) -> str:
         return f"{self.column}{PRESENCE_SUFFIX}"
+
+
+#: Deprecated name of ``FeatureSpec`` (it collided with ``keras.InputSpec``).
+InputSpec = FeatureSpec

@@ -5,15 +5,15 @@ An encoder is a factory function registered as ``text_encoder`` / ``image_encode
 
     build_xxx(inputs, spec, *, name, **settings) -> EncoderOutput
 
-``inputs`` is the column's ``keras.Input``; ``spec`` its ``InputSpec``; ``name`` the column, used
+``inputs`` is the column's ``keras.Input``; ``spec`` its ``FeatureSpec``; ``name`` the column, used
 as the prefix of every layer name so that ``model.summary()`` reads as named branches. Settings
 are the factory's other keyword-only arguments; ``model.encoders.<column>`` in the config names
 the factory (``type``) and overrides them.
 
 Example:
     >>> import keras
-    >>> from mmkeras.data.schema import InputSpec
-    >>> spec = InputSpec(column="text", modality="text", shape=(8,), dtype="int32", vocab_size=50)
+    >>> from mmkeras.data.schema import FeatureSpec
+    >>> spec = FeatureSpec(column="text", modality="text", shape=(8,), dtype="int32", vocab_size=50)
     >>> inputs = keras.Input(spec.shape, dtype=spec.dtype, name=spec.column)
     >>> out = build_encoder(inputs, spec, {"type": "embedding", "embedding_dim": 16})
     >>> tuple(out.vector.shape), tuple(out.tokens.shape)
@@ -26,7 +26,7 @@ import inspect
 from typing import Any, NamedTuple, Optional
 
 from mmkeras import registry
-from mmkeras.config import ConfigError
+from mmkeras.errors import ConfigError
 
 #: The registry kind of each modality's encoders.
 ENCODER_KINDS = {"text": "text_encoder", "image": "image_encoder", "audio": "audio_encoder"}
@@ -90,7 +90,7 @@ def check_settings(factory, settings: dict, where: str, reserved=("name",), extr
         >>> check_settings(build_x, {"type": "x", "unit": 4}, "model.encoders.text")
         Traceback (most recent call last):
         ...
-        mmkeras.config.ConfigError: unknown key model.encoders.text.unit; valid keys: type, units
+        mmkeras.errors.ConfigError: unknown key model.encoders.text.unit; valid keys: type, units
     """
     accepted = settings_of(factory, reserved)
     valid = sorted(set(accepted) | set(extra))
@@ -111,7 +111,7 @@ def build_encoder(inputs, spec, settings: Optional[dict] = None, where: Optional
 
     Args:
         inputs: the column's ``keras.Input``.
-        spec: its ``InputSpec``.
+        spec: its ``FeatureSpec``.
         settings: ``model.encoders.<column>``: ``{"type": NAME, **settings}`` or ``None``.
         where: config key path for error messages (default ``model.encoders.<column>``).
     """

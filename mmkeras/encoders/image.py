@@ -5,8 +5,8 @@ real). Registered as ``image_encoder``: ``conv2d`` (the default), ``resnet``, ``
 
 Example:
     >>> import keras
-    >>> from mmkeras.data.schema import InputSpec
-    >>> spec = InputSpec(column="photo", modality="image", shape=(16, 16, 1), dtype="float32")
+    >>> from mmkeras.data.schema import FeatureSpec
+    >>> spec = FeatureSpec(column="photo", modality="image", shape=(16, 16, 1), dtype="float32")
     >>> pixels = keras.Input(spec.shape, name="photo")
     >>> out = build_conv2d(pixels, spec, name="photo", units=8)
     >>> tuple(out.vector.shape), tuple(out.tokens.shape), out.token_mask
@@ -21,7 +21,7 @@ import keras
 from keras import ops
 
 from mmkeras import registry
-from mmkeras.config import ConfigError
+from mmkeras.errors import ConfigError
 from mmkeras.encoders.base import EncoderOutput, check_choice, check_positive, check_rate
 
 

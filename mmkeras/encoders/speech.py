@@ -8,8 +8,8 @@ Tokens are the frames (after any downsampling) with no mask. Registered as ``aud
 
 Example:
     >>> import keras
-    >>> from mmkeras.data.schema import InputSpec
-    >>> spec = InputSpec(column="speech", modality="audio", shape=(12, 8), dtype="float32")
+    >>> from mmkeras.data.schema import FeatureSpec
+    >>> spec = FeatureSpec(column="speech", modality="audio", shape=(12, 8), dtype="float32")
     >>> features = keras.Input(spec.shape, name="speech")
     >>> out = build_crnn(features, spec, name="speech", filters=[4, 8], units=6)
     >>> tuple(out.vector.shape), tuple(out.tokens.shape)
@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 
 from mmkeras import registry
-from mmkeras.config import ConfigError
+from mmkeras.errors import ConfigError
 from mmkeras.encoders.base import EncoderOutput, check_positive, check_rate
 
 

@@ -8,8 +8,8 @@ Registered as ``text_encoder``: ``embedding`` (the default), ``bilstm``, ``conv1
 
 Example:
     >>> import keras
-    >>> from mmkeras.data.schema import InputSpec
-    >>> spec = InputSpec(column="review", modality="text", shape=(8,), dtype="int32", vocab_size=50)
+    >>> from mmkeras.data.schema import FeatureSpec
+    >>> spec = FeatureSpec(column="review", modality="text", shape=(8,), dtype="int32", vocab_size=50)
     >>> ids = keras.Input(spec.shape, dtype="int32", name="review")
     >>> out = build_bilstm(ids, spec, name="review", units=4)
     >>> tuple(out.vector.shape), tuple(out.tokens.shape), tuple(out.token_mask.shape)
@@ -24,7 +24,7 @@ import keras
 from keras import ops
 
 from mmkeras import registry
-from mmkeras.config import ConfigError
+from mmkeras.errors import ConfigError
 from mmkeras.encoders.base import EncoderOutput, check_choice, check_positive, check_rate
 from mmkeras.layers.masked_pooling import MaskedGlobalPooling
 from mmkeras.layers.position_embedding import PositionEmbedding
@@ -59,7 +59,7 @@ def build_embedding(
 
     Args:
         inputs: ``(batch, sequence_length)`` int32 token ids, 0 = padding.
-        spec: the column's ``InputSpec`` (``vocab_size`` sizes the table).
+        spec: the column's ``FeatureSpec`` (``vocab_size`` sizes the table).
         name: prefix of the layer names (the column).
         embedding_dim: width of the embeddings, the vector and the tokens.
         pooling: ``"mean"`` or ``"max"`` over the real tokens.

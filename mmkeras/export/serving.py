@@ -59,9 +59,9 @@ def serving_input_names(input_specs) -> dict:
     or ``<column>`` / ``<column>_bytes`` for a modality that has more than one column.
 
     Example:
-        >>> from mmkeras.data.schema import InputSpec
-        >>> serving_input_names([InputSpec("caption", "text", (8,), "int32"),
-        ...                      InputSpec("photo", "image", (8, 8, 1), "float32")])
+        >>> from mmkeras.data.schema import FeatureSpec
+        >>> serving_input_names([FeatureSpec("caption", "text", (8,), "int32"),
+        ...                      FeatureSpec("photo", "image", (8, 8, 1), "float32")])
         {'text': 'caption', 'image_bytes': 'photo'}
     """
     counts = {}

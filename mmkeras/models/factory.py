@@ -11,14 +11,14 @@ Example:
     >>> from dataclasses import dataclass
     >>> import numpy as np
     >>> from mmkeras.config import ModelConfig
-    >>> from mmkeras.data.schema import InputSpec
+    >>> from mmkeras.data.schema import FeatureSpec
     >>> @dataclass
     ... class Preprocessor:
     ...     input_specs: list
     ...     num_classes: int = 2
     ...     class_names: tuple = ("no", "yes")
-    >>> specs = [InputSpec("text", "text", (8,), "int32", vocab_size=20),
-    ...          InputSpec("image", "image", (16, 16, 1), "float32")]
+    >>> specs = [FeatureSpec("text", "text", (8,), "int32", vocab_size=20),
+    ...          FeatureSpec("image", "image", (16, 16, 1), "float32")]
     >>> model = build_model(ModelConfig(fusion={"type": "gated", "output_dim": 8}), Preprocessor(specs))
     >>> batch = {"text": np.ones((2, 8), "int32"), "text_present": np.ones(2, "float32"),
     ...          "image": np.zeros((2, 16, 16, 1), "float32"), "image_present": np.zeros(2, "float32")}
@@ -32,7 +32,8 @@ import keras
 from keras import ops
 
 from mmkeras import registry
-from mmkeras.config import ConfigError, ModelConfig
+from mmkeras.config import ModelConfig
+from mmkeras.errors import ConfigError
 from mmkeras.encoders.base import build_encoder, check_settings
 from mmkeras.layers.modality_dropout import ModalityDropout
 from mmkeras.models.heads import AUXILIARY_SETTINGS, HEAD_ACTIVATIONS, build_auxiliary_heads
@@ -102,7 +103,7 @@ def build_model(model_config: ModelConfig, preprocessor) -> keras.Model:
         model_config: the ``model`` section: ``encoders`` per column (default per modality:
             text ``embedding``, image ``conv2d``, audio ``lstm``), ``fusion`` (``output_dim``
             defaults to 128), ``head`` and ``modality_dropout``.
-        preprocessor: anything with ``input_specs`` (one ``InputSpec`` per column, 1 to 3),
+        preprocessor: anything with ``input_specs`` (one ``FeatureSpec`` per column, 1 to 3),
             ``num_classes`` and ``class_names``.
 
     Returns:
@@ -158,8 +159,8 @@ def loss_weights(model_config: ModelConfig, preprocessor):
 
     Example:
         >>> from types import SimpleNamespace
-        >>> from mmkeras.data.schema import InputSpec
-        >>> pre = SimpleNamespace(input_specs=[InputSpec("text", "text", (8,), "int32", 20)])
+        >>> from mmkeras.data.schema import FeatureSpec
+        >>> pre = SimpleNamespace(input_specs=[FeatureSpec("text", "text", (8,), "int32", 20)])
         >>> loss_weights(ModelConfig(head={"type": "softmax", "auxiliary": True}), pre)
         {'probabilities': 1.0, 'aux_text': 0.3}
     """

@@ -22,7 +22,7 @@ from __future__ import annotations
 import keras
 
 from mmkeras import registry
-from mmkeras.config import ConfigError
+from mmkeras.errors import ConfigError
 
 #: Settings of ``model.head`` that every head accepts; the model factory consumes them.
 AUXILIARY_SETTINGS = {"auxiliary": False, "auxiliary_weight": 0.3}

@@ -2,11 +2,11 @@ import keras
 import pytest
 
 from mmkeras import registry
-from mmkeras.config import ConfigError
-from mmkeras.data.schema import InputSpec
+from mmkeras.errors import ConfigError
+from mmkeras.data.schema import FeatureSpec
 from mmkeras.encoders import DEFAULT_ENCODERS, ENCODER_KINDS, build_encoder, check_settings
 
-TEXT = InputSpec(column="review", modality="text", shape=(8,), dtype="int32", vocab_size=30)
+TEXT = FeatureSpec(column="review", modality="text", shape=(8,), dtype="int32", vocab_size=30)
 
 
 def _ids():

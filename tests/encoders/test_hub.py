@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from mmkeras.config import ConfigError
-from mmkeras.data.schema import InputSpec
+from mmkeras.errors import ConfigError
+from mmkeras.data.schema import FeatureSpec
 from mmkeras.encoders import build_encoder
 
-SPEC = InputSpec(column="review", modality="text", shape=(8,), dtype="int32", vocab_size=20)
+SPEC = FeatureSpec(column="review", modality="text", shape=(8,), dtype="int32", vocab_size=20)
 IDS = np.array([[3, 4, 5, 0, 0, 0, 0, 0], [6, 0, 0, 0, 0, 0, 0, 0]] * 2, "int32")
 
 tensorflow_only = pytest.mark.skipif(

@@ -2,11 +2,11 @@ import keras
 import numpy as np
 import pytest
 
-from mmkeras.config import ConfigError
-from mmkeras.data.schema import InputSpec
+from mmkeras.errors import ConfigError
+from mmkeras.data.schema import FeatureSpec
 from mmkeras.encoders import build_encoder
 
-SPEC = InputSpec(column="photo", modality="image", shape=(16, 16, 1), dtype="float32")
+SPEC = FeatureSpec(column="photo", modality="image", shape=(16, 16, 1), dtype="float32")
 PIXELS = np.random.default_rng(0).random((4, 16, 16, 1)).astype("float32")
 
 
@@ -67,6 +67,6 @@ def test_keras_app_rejects_unknown_architecture_and_missing_weights():
 
 
 def test_image_encoder_needs_three_axes():
-    spec = InputSpec(column="photo", modality="image", shape=(16, 16), dtype="float32")
+    spec = FeatureSpec(column="photo", modality="image", shape=(16, 16), dtype="float32")
     with pytest.raises(ConfigError, match=r"\(height, width, channels\); got \(16, 16\)"):
         build_encoder(keras.Input((16, 16)), spec, None)

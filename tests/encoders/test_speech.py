@@ -2,12 +2,12 @@ import keras
 import numpy as np
 import pytest
 
-from mmkeras.config import ConfigError
-from mmkeras.data.schema import InputSpec
+from mmkeras.errors import ConfigError
+from mmkeras.data.schema import FeatureSpec
 from mmkeras.encoders import build_encoder
 
-SPEC = InputSpec(column="speech", modality="audio", shape=(12, 8), dtype="float32")
-WAVEFORM = InputSpec(column="speech", modality="audio", shape=(64, 1), dtype="float32")
+SPEC = FeatureSpec(column="speech", modality="audio", shape=(12, 8), dtype="float32")
+WAVEFORM = FeatureSpec(column="speech", modality="audio", shape=(64, 1), dtype="float32")
 
 
 def _run(settings, spec=SPEC):
@@ -52,6 +52,6 @@ def test_crnn_handles_single_bin_input():
 
 
 def test_speech_encoder_needs_two_axes():
-    spec = InputSpec(column="speech", modality="audio", shape=(12, 8, 1), dtype="float32")
+    spec = FeatureSpec(column="speech", modality="audio", shape=(12, 8, 1), dtype="float32")
     with pytest.raises(ConfigError, match=r"\(frames, bins\); got \(12, 8, 1\)"):
         build_encoder(keras.Input((12, 8, 1)), spec, {"type": "conv1d"})

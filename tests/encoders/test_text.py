@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 from mmkeras import registry
-from mmkeras.config import ConfigError
-from mmkeras.data.schema import InputSpec
+from mmkeras.errors import ConfigError
+from mmkeras.data.schema import FeatureSpec
 from mmkeras.encoders import build_encoder
 
-SPEC = InputSpec(column="review", modality="text", shape=(8,), dtype="int32", vocab_size=30)
+SPEC = FeatureSpec(column="review", modality="text", shape=(8,), dtype="int32", vocab_size=30)
 IDS = np.array([[3, 4, 5, 0, 0, 0, 0, 0], [7, 7, 7, 7, 7, 7, 7, 7], [2, 0, 0, 0, 0, 0, 0, 0], [0] * 8], "int32")
 NATIVE = [name for name in registry.names("text_encoder") if name != "hub"]
 SMALL = {
@@ -73,6 +73,6 @@ def test_transformer_width_must_divide_by_heads():
 
 
 def test_text_encoder_needs_vocab_size():
-    spec = InputSpec(column="review", modality="text", shape=(8,), dtype="int32")
+    spec = FeatureSpec(column="review", modality="text", shape=(8,), dtype="int32")
     with pytest.raises(ConfigError, match="vocab_size"):
         build_encoder(keras.Input((8,), dtype="int32"), spec, {"type": "embedding"})

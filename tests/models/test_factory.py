@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 
 from mmkeras import registry
-from mmkeras.config import ConfigError, ModelConfig
-from mmkeras.data.schema import InputSpec
+from mmkeras.config import ModelConfig
+from mmkeras.errors import ConfigError
+from mmkeras.data.schema import FeatureSpec
 from mmkeras.models import build_model, loss_weights
 
 SPECS = {
-    "text": InputSpec("text", "text", (8,), "int32", vocab_size=20),
-    "image": InputSpec("image", "image", (16, 16, 1), "float32"),
-    "speech": InputSpec("speech", "audio", (12, 8), "float32"),
+    "text": FeatureSpec("text", "text", (8,), "int32", vocab_size=20),
+    "image": FeatureSpec("image", "image", (16, 16, 1), "float32"),
+    "speech": FeatureSpec("speech", "audio", (12, 8), "float32"),
 }
 # Small widths keep the tests fast; the encoder *types* stay the modality defaults.
 TINY = {"text": {"type": "embedding", "embedding_dim": 8}, "image": {"type": "conv2d", "filters": [4, 8], "units": 8},
@@ -214,6 +215,6 @@ def test_config_errors_name_the_key(kwargs, message):
 
 
 def test_too_many_columns_is_a_config_error():
-    specs = [InputSpec(f"t{i}", "text", (8,), "int32", vocab_size=5) for i in range(4)]
+    specs = [FeatureSpec(f"t{i}", "text", (8,), "int32", vocab_size=5) for i in range(4)]
     with pytest.raises(ConfigError, match="data.features has 4 columns; a model takes 1 to 3"):
         build_model(ModelConfig(), FakePreprocessor(specs))

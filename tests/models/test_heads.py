@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mmkeras import registry
-from mmkeras.config import ConfigError
+from mmkeras.errors import ConfigError
 from mmkeras.models.heads import build_auxiliary_heads, build_sigmoid_head, build_softmax_head
 
 FEATURES = np.random.default_rng(0).normal(size=(4, 6)).astype("float32")
