@@ -43,6 +43,8 @@ SPLITS = ("train", "validation", "test")
 # The dataset functions use tf.cond / tf.while_loop explicitly; skipping AutoGraph's source
 # transformation cuts building a dataset from seconds to a fraction of one.
 _graph = tf.autograph.experimental.do_not_convert
+# Epoch e of a training run shuffles with seed e * stride + data.seed (distinct for any seed < stride).
+_EPOCH_SEED_STRIDE = 1_000_003
 
 
 # ---------------------------------------------------------------------- config helpers
@@ -285,8 +287,41 @@ def _cache(dataset: tf.data.Dataset, config, split: str, suffix: str = "") -> tf
     return dataset.cache(f"{cache_path}.{split}{suffix}")
 
 
+def _training_epochs(dataset: tf.data.Dataset, data, preprocessor: Preprocessor, *, batch_size: int,
+                     drop_remainder: bool, repeat: bool, first_epoch: int, skip_batches: int):
+    """Shuffled, augmented batches of ``prepare``'s output, epoch by epoch (see ``build_dataset``).
+
+    Epoch ``e`` shuffles with a seed made of ``data.seed`` and ``e`` and draws each example's
+    augmentation seed from ``(that seed, position in the epoch)``, so its batches are a function of
+    ``(data.seed, e)`` alone: a run resumed at epoch ``e``, batch ``k`` sees exactly the batches an
+    uninterrupted run would. Batches never straddle two epochs.
+    """
+    first_epoch, skip = int(first_epoch), int(skip_batches) * batch_size
+
+    @_graph
+    def epoch_batches(epoch):
+        # Dataset.shuffle compares (graph seed, tensor seed) with (0, 0) in Python (random_seed.get_seed),
+        # which fails for a tensor seed when the global seed is 0; this graph's own seed avoids that.
+        tf.random.set_seed(_EPOCH_SEED_STRIDE)
+        epoch_seed = epoch * _EPOCH_SEED_STRIDE + data.seed
+        examples = dataset.shuffle(data.shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=not repeat)
+        examples = examples.enumerate().skip(tf.where(tf.equal(epoch, first_epoch), tf.constant(skip, tf.int64), 0))
+
+        @_graph
+        def prepare_training(position, element):
+            seed = tf.stack([epoch_seed, position])
+            return preprocessor.prepare(element[0], training=True, seed=seed), element[1]
+
+        return (examples.map(prepare_training, num_parallel_calls=AUTOTUNE)
+                .batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE))
+
+    last = np.iinfo(np.int64).max if repeat else first_epoch + 1
+    return tf.data.Dataset.range(first_epoch, last).flat_map(epoch_batches)
+
+
 def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: bool, batch_size: int,
-                  drop_remainder: bool = True, repeat: bool = False) -> tf.data.Dataset:
+                  drop_remainder: bool = True, repeat: bool = False, first_epoch: int = 0,
+                  skip_batches: int = 0) -> tf.data.Dataset:
     """The split as batches of ``(features, label)``; shapes are static when ``drop_remainder``.
 
     Training caches the decoded examples (whole waveforms, so every epoch draws new random crops
@@ -300,11 +335,18 @@ def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: b
         training: shuffle and augment.
         batch_size: examples per batch.
         drop_remainder: drop the last partial batch so every batch has the same shape.
-        repeat: repeat forever (after the cache, before shuffling).
+        repeat: repeat forever. In training, epoch ``first_epoch``, then ``first_epoch + 1``, ...;
+            each epoch's order and augmentation depend only on ``(data.seed, epoch)``. Without
+            ``repeat``, training yields epoch ``first_epoch`` and a new iteration reshuffles.
+        first_epoch: training only: the epoch the dataset starts at (a resumed run's epoch).
+        skip_batches: training only: batches of ``first_epoch`` already trained on (a run resumed
+            mid-epoch); they are skipped before any augmentation or feature work.
     """
     data = data_section(config)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if first_epoch < 0 or skip_batches < 0:
+        raise ValueError(f"first_epoch and skip_batches must be >= 0, got {first_epoch} and {skip_batches}")
     source = split_path(config, split)
     dataset = decoded_dataset(source, preprocessor, on_error=data.on_error,
                               shuffle_seed=data.seed if training else None)
@@ -314,29 +356,23 @@ def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: b
         return preprocessor.featurize(prepared), label
 
     if training:
-        @_graph
-        def prepare_training(element, seed):
-            return preprocessor.prepare(element[0], training=True, seed=seed), element[1]
+        dataset = _training_epochs(_cache(dataset, config, split), data, preprocessor, batch_size=batch_size,
+                                   drop_remainder=drop_remainder, repeat=repeat, first_epoch=first_epoch,
+                                   skip_batches=skip_batches)
+        return dataset.map(featurize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
-        dataset = _cache(dataset, config, split)
-        dataset = dataset.shuffle(data.shuffle_buffer, seed=data.seed, reshuffle_each_iteration=True)
-        if repeat:
-            dataset = dataset.repeat()
-        seeds = tf.data.Dataset.random(seed=data.seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip(dataset, seeds).map(prepare_training, num_parallel_calls=AUTOTUNE)
-    else:
-        @_graph
-        def prepare(decoded, label):
-            return preprocessor.prepare(decoded), label
+    @_graph
+    def prepare(decoded, label):
+        return preprocessor.prepare(decoded), label
 
-        dataset = dataset.map(prepare, num_parallel_calls=AUTOTUNE)
-        if data.cache not in ("none", "", None):
-            dataset = dataset.batch(batch_size, num_parallel_calls=AUTOTUNE)
-            dataset = dataset.map(featurize, num_parallel_calls=AUTOTUNE).unbatch()
-            dataset = _cache(dataset, config, split, ".features")
-            featurize = None
-        if repeat:
-            dataset = dataset.repeat()
+    dataset = dataset.map(prepare, num_parallel_calls=AUTOTUNE)
+    if data.cache not in ("none", "", None):
+        dataset = dataset.batch(batch_size, num_parallel_calls=AUTOTUNE)
+        dataset = dataset.map(featurize, num_parallel_calls=AUTOTUNE).unbatch()
+        dataset = _cache(dataset, config, split, ".features")
+        featurize = None
+    if repeat:
+        dataset = dataset.repeat()
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=AUTOTUNE)
     if featurize is not None:
         dataset = dataset.map(featurize, num_parallel_calls=AUTOTUNE)
