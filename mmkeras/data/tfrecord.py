@@ -1,11 +1,12 @@
-"""Sharded TFRecords of encoded examples: raw file bytes, text and label, read back as manifest rows.
+"""TFRecords: write a manifest's rows with their file bytes inside, for fast sequential reads.
 
-Each record is a ``tf.train.Example`` with one bytes feature per column (the text of a text
-column, the encoded file of an image or audio column, the label string), the file name as written
-in the manifest (``_cell:<column>``, for error messages) and ``_origin`` (``train.csv row 17``).
-Rows go to shards round-robin, so reading the shards interleaved gives back the manifest order.
+Each ``tf.train.Example`` has one bytes feature per column (the text of a text column, the encoded
+file of an image or audio column, the label string), the file name as written in the manifest
+(``_cell:<column>``, for error messages), the manifest's name (``_source``) and the data row number
+(``_row``), so errors about a record still name ``train.csv row 17``. Rows go to shards round-robin,
+so reading the shards interleaved gives back the manifest order (``mmkeras.data.rows.read_records``).
 Pointing ``data.train`` at ``dir/train-*.tfrecord`` (a glob or a ``.tfrecord`` path) makes
-``build_dataset`` read them through the same ``Preprocessor.preprocess``.
+``build_dataset`` read them through the same ``Preprocessor``.
 
 Example:
     >>> is_tfrecord_path("data/train-*.tfrecord"), is_tfrecord_path("data/train.csv")
@@ -20,20 +21,19 @@ from typing import Optional
 
 import tensorflow as tf
 
+from mmkeras.data.columns import COLUMNS
 from mmkeras.data.errors import DataError
 from mmkeras.data.manifest import Manifest, read_manifest
+from mmkeras.data.rows import (CELL_PREFIX, ROW_KEY, SOURCE_KEY, data_section, is_tfrecord_path,
+                               split_path)
 
 logger = logging.getLogger(__name__)
-ORIGIN_KEY = "_origin"
-CELL_PREFIX = "_cell:"
+__all__ = ["is_tfrecord_path", "write_tfrecords"]
 
 
-def is_tfrecord_path(path) -> bool:
-    """True for a ``.tfrecord``/``.tfrecords`` file or a glob of them."""
-    return isinstance(path, str) and ".tfrecord" in posixpath.basename(path).lower()
-
-
-def _bytes_feature(value: bytes) -> tf.train.Feature:
+def _feature(value) -> tf.train.Feature:
+    if isinstance(value, int):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
@@ -59,28 +59,26 @@ def write_tfrecords(source, split: str, out_dir: str, num_shards: int = 4,
         split: ``"train"``, ``"validation"`` or ``"test"`` (also the file prefix).
         num_shards: number of files; rows are dealt round-robin.
     """
-    from mmkeras.data import pipeline  # config helpers live there
-
     on_error = "raise"
     if isinstance(source, (str, Manifest)):
         if features is None or label is None:
             raise ValueError("write_tfrecords(manifest, ...) needs features= and label= (or pass a config)")
         manifest = source if isinstance(source, Manifest) else read_manifest(source)
     else:
-        data = pipeline.data_section(source)
+        data = data_section(source)
         features, label, on_error = data.features, data.label, data.on_error
-        manifest = read_manifest(pipeline.split_path(source, split))
+        manifest = read_manifest(split_path(source, split))
     manifest.require(list(features) + [label])
     if num_shards < 1:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
-    file_columns = [c for c, f in features.items() if f.modality in ("image", "audio")]
+    file_columns = [c for c, f in features.items() if COLUMNS[f.modality].reads_files]
     tf.io.gfile.makedirs(out_dir)
     paths = [posixpath.join(out_dir, f"{split}-{i:05d}-of-{num_shards:05d}.tfrecord") for i in range(num_shards)]
     writers = [tf.io.TFRecordWriter(p) for p in paths]
     skipped = written = 0
     try:
         for number, row in enumerate(manifest.rows, start=1):
-            values = {ORIGIN_KEY: f"{manifest.name} row {number}".encode(), label: row[label].encode()}
+            values = {SOURCE_KEY: manifest.name.encode(), ROW_KEY: number, label: row[label].encode()}
             try:
                 for column in features:
                     cell = row[column]
@@ -96,44 +94,10 @@ def write_tfrecords(source, split: str, out_dir: str, num_shards: int = 4,
                 logger.warning("skipped %s (%d rows dropped so far)", error, skipped)
                 continue
             example = tf.train.Example(features=tf.train.Features(
-                feature={k: _bytes_feature(v) for k, v in values.items()}))
+                feature={k: _feature(v) for k, v in values.items()}))
             writers[written % num_shards].write(example.SerializeToString())
             written += 1
     finally:
         for writer in writers:
             writer.close()
     return paths
-
-
-def list_shards(pattern: str) -> list:
-    files = sorted(tf.io.gfile.glob(pattern))
-    if not files:
-        raise FileNotFoundError(f"no TFRecord files match {pattern}")
-    return files
-
-
-def read_rows(pattern: str, features: dict, label: str) -> tf.data.Dataset:
-    """The records of ``pattern`` as row dicts: ``{column: bytes or text, "_label", "_origin", "_cell:c"}``."""
-    files = list_shards(pattern)
-    spec = {ORIGIN_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
-            label: tf.io.FixedLenFeature([], tf.string, default_value="")}
-    for column, feature in features.items():
-        spec[column] = tf.io.FixedLenFeature([], tf.string, default_value="")
-        if feature.modality in ("image", "audio"):
-            spec[CELL_PREFIX + column] = tf.io.FixedLenFeature([], tf.string, default_value="")
-
-    def parse(record):
-        row = tf.io.parse_single_example(record, spec)
-        row["_label"] = row.pop(label)
-        return row
-
-    # Interleaving the shards one record at a time restores the round-robin (manifest) order.
-    records = tf.data.Dataset.from_tensor_slices(files).interleave(
-        tf.data.TFRecordDataset, cycle_length=len(files), block_length=1,
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def count_records(pattern: str) -> int:
-    """Number of records in the shards matching ``pattern``."""
-    return sum(1 for f in list_shards(pattern) for _ in tf.data.TFRecordDataset(f))

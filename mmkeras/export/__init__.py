@@ -2,7 +2,7 @@
 
 - ``serving.py``: ``export_run(run_dir, base)`` writes ``BASE/<N>/`` with the ``serving_default``
   (raw text / image bytes / WAV bytes) and ``serve_tensors`` signatures.
-- ``checks.py``: in-graph checks of raw inputs, failing with messages that name the input.
+- the per-column checks of raw inputs live with the columns (``mmkeras.data.columns``).
 - ``warmup.py``: ``assets.extra/tf_serving_warmup_requests`` from real validation examples.
 - ``rest.py``: TF Serving REST bodies (row and columnar) in and out.
 - ``predict.py``: ``predict_files``, ``predict_request``, ``predict_example`` on an export.

@@ -36,7 +36,7 @@ def test_missing_cells_give_zeros_and_presence_zero(digits_dir):
 
 
 def test_numeric_labels_sort_numerically_and_unknown_is_minus_one():
-    p = Preprocessor.from_config(DataConfig(features={"t": TextFeature()}))
+    p = Preprocessor.from_data_config(DataConfig(features={"t": TextFeature()}))
     p.adapt_from_rows([{"t": "x", "label": v} for v in ["10", "9", "2", "9"]])
     assert p.class_names == ["2", "9", "10"]
     assert p.encode_label(tf.constant(["10", "2", "7"])).numpy().tolist() == [2, 0, -1]
@@ -84,7 +84,7 @@ def test_training_mode_augments_after_decode_only():
 
 def _per_example_reference(p, raw, training=False, seed=None):
     """What ``preprocess`` computed before the audio front end was batched: one example at a time."""
-    from mmkeras.data import audio, image
+    from mmkeras.data.columns import audio_ops as audio, image_ops as image
 
     out = p.decode(raw)
     for index, (column, feature) in enumerate(p.features.items()):
@@ -94,8 +94,8 @@ def _per_example_reference(p, raw, training=False, seed=None):
             out[column] = image.augment(out[column], feature.augment, column_seed) * present
         elif isinstance(feature, AudioFeature):
             values = audio.frontend(audio.fix_length(out[column], feature, training, column_seed), feature)
-            if column in p.module.audio_mean:
-                values = (values - p.module.audio_mean[column]) / p.module.audio_std[column]
+            if p.columns[column].mean is not None:
+                values = (values - p.columns[column].mean) / p.columns[column].std
             if training and feature.spec_augment:
                 values = audio.spec_augment(values, feature.spec_augment,
                                             tf.random.experimental.stateless_fold_in(column_seed, 1))
@@ -111,7 +111,7 @@ def test_batched_front_end_gives_the_per_example_numbers(digits_dir, frontend):
                 "audio": {"modality": "audio", "sample_rate": 8000, "duration": 0.75, "frontend": frontend,
                           "spec_augment": spec if frontend != "waveform" else {}}}
     p = pipeline.fit_preprocessor(make_config(digits_dir, features=features))
-    assert p.module.audio_mean  # normalized with train statistics
+    assert p.columns["audio"].mean is not None  # normalized with train statistics
     rows = [_raw(digits_dir, i) for i in range(4)] + [{"text": tf.constant(""), "image": tf.constant(b""),
                                                        "audio": tf.constant(b"")}]
     batch = p.preprocess_batch({c: tf.stack([row[c] for row in rows]) for c in p.features})

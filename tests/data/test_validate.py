@@ -16,15 +16,15 @@ def test_validate_lists_each_bad_row_with_its_reason(digits_dir):
     features = {"image": {"modality": "image"}, "audio": {"modality": "audio", "max_bytes": 20000}}
     bad = validate(make_config(digits_dir, features=features))
     assert bad == [
-        BadRow("train", 2, "image", "images/nope.png", "missing"),
-        BadRow("train", 2, "audio", "audio/fake.wav", "not a WAV"),
-        BadRow("train", 3, "image", "images/text.png", "not an image"),
-        BadRow("train", 4, "image", "images/empty.png", "empty"),
-        BadRow("train", 4, "audio", "audio/big.wav", "too large"),
+        BadRow("train", 2, "image", "images/nope.png", "does not exist"),
+        BadRow("train", 2, "audio", "audio/fake.wav", "is truncated (a chunk header is cut off)"),
+        BadRow("train", 3, "image", "images/text.png", "is not a PNG/JPEG/GIF/BMP/WebP image"),
+        BadRow("train", 4, "image", "images/empty.png", "is an empty file"),
+        BadRow("train", 4, "audio", "audio/big.wav", "is 24044 bytes, above the limit max_bytes=20000"),
     ]
     table = format_bad_rows(bad)
-    assert table.splitlines()[0].split() == ["split", "row", "column", "reason", "path"]
-    assert "train  2    image   missing       images/nope.png" in table and table.endswith("5 bad rows")
+    assert table.splitlines()[0].split() == ["split", "row", "column", "path", "problem"]
+    assert "train  2    image   images/nope.png   does not exist" in table and table.endswith("5 bad rows")
 
 
 def test_validate_passes_good_data(digits_dir):

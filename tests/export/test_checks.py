@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
-import os
+import re
 import wave
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmkeras.config import AudioFeature, ImageFeature
-from mmkeras.export import checks
+from mmkeras.config import config_from_dict
+from mmkeras.data.diagnosis import data_errors
+from mmkeras.data.errors import DataError
+from mmkeras.data.pipeline import build_dataset
+from mmkeras.data.preprocessor import Preprocessor
+from mmkeras.data.validate import validate
 
 
 def _wav(samples: np.ndarray, rate: int = 8000) -> bytes:
@@ -45,38 +50,16 @@ def _expect_error(served, match, **given):
         _call(served, **given)
 
 
-def test_image_problems_read_headers_only():
-    png = tf.io.encode_png(tf.zeros([5, 7, 3], tf.uint8)).numpy()
-    jpeg = tf.io.encode_jpeg(tf.zeros([9, 4, 3], tf.uint8)).numpy()
-    huge = bytearray(png)
-    huge[16:24] = (20000).to_bytes(4, "big") + (30000).to_bytes(4, "big")
-    problems = checks.image_problems(tf.constant([png, jpeg, b"", bytes(huge), jpeg[:-2], b"BM" + b"\0" * 10]),
-                                     ImageFeature(max_bytes=10**6)).numpy().tolist()
-    assert problems == [b"", b"", b"", b"is 20000 x 30000 pixels, above the limit of 40000000 pixels",
-                        b"is a truncated or corrupt image", b"is a truncated or corrupt image"]
-    assert checks.image_problems(tf.constant([png]), ImageFeature(max_bytes=10)).numpy()[0] == b"is larger than max_bytes=10"
-
-
-def test_wav_problems_mirror_decode_wav():
-    good = _wav(np.arange(100))
-    stereo_8bit = bytearray(good)
-    stereo_8bit[34:36] = (8).to_bytes(2, "little")
-    problems = checks.wav_problems(tf.constant([good, _wav(np.zeros(0)), good[:60], good[:30], b"RIFF", bytes(stereo_8bit)]),
-                                   AudioFeature()).numpy().tolist()
-    assert problems == [b"", b"has zero samples", b"is truncated (its data chunk needs 200 bytes, 16 are there)",
-                        b"is truncated (it ends inside the WAV header)", b"is not a WAV file (no RIFF/WAVE header)",
-                        b"is not a 16-bit PCM WAV file"]
-
-
 def test_named_errors_for_each_bad_input(served, real_files):
     png, wav = real_files
-    _expect_error(served, r"image_bytes\[2\] is not a PNG/JPEG/GIF/BMP image",
+    _expect_error(served, r"image_bytes\[2\] is not a PNG/JPEG/GIF/BMP/WebP image",
                   image_bytes=[png, b"", b"not an image"])
     _expect_error(served, r"audio_bytes\[0\] is not a WAV file", audio_bytes=[png])
-    _expect_error(served, r"audio_bytes\[1\] has zero samples", audio_bytes=[wav, _wav(np.zeros(0))])
+    _expect_error(served, r"audio_bytes\[1\] has no samples", audio_bytes=[wav, _wav(np.zeros(0))])
     huge = bytearray(png)
     huge[16:24] = (100000).to_bytes(4, "big") * 2
-    _expect_error(served, r"image_bytes\[0\] is 100000 x 100000 pixels, above the limit", image_bytes=[bytes(huge)])
+    _expect_error(served, r"image_bytes\[0\] is 100000 x 100000 pixels \(1 frame\), above the limit",
+                  image_bytes=[bytes(huge)])
     _expect_error(served, r"text\[0\] is not valid UTF-8", text=[b"\xff\xfe"])
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match="inputs have different batch lengths: audio_bytes has 1, image_bytes has 2, text has 1"):
@@ -93,4 +76,43 @@ def test_fuzzed_and_truncated_bytes_raise_named_errors_and_the_process_survives(
         for value in junk:
             with pytest.raises(tf.errors.InvalidArgumentError, match=rf"{name}\[0\] "):
                 _call(served, **{name: [value]})
-    assert os.getpid() and _call(served, image_bytes=[png], audio_bytes=[wav])["probabilities"].shape == (1, 4)
+    assert _call(served, image_bytes=[png], audio_bytes=[wav])["probabilities"].shape == (1, 4)
+
+
+def _bad_files(png: bytes) -> dict:
+    """Files that once got different verdicts in validate, training and serving: {name: (bytes, column)}."""
+    jpeg = tf.io.encode_jpeg(tf.zeros([12, 12, 3], tf.uint8)).numpy()
+    return {
+        "zero.wav": (_wav(np.zeros(0)), "audio"),
+        "cut.jpg": (jpeg[: len(jpeg) // 2] + b"\xff\xd9", "image"),  # truncated, end marker kept
+        "cut.png": (png[: len(png) // 2], "image"),
+        "junk.wav": (b"RIFF\x10\x00\x00\x00WAVEfmt ", "audio"),
+    }
+
+
+def test_one_file_gets_one_verdict_in_validate_training_and_serving(served, real_files, run3, tmp_path):
+    png, wav = real_files
+    preprocessor = Preprocessor.load(str(run3 / "preprocessor"))
+    features = {name: dataclasses.asdict(f) for name, f in preprocessor.features.items()}
+    for name, (contents, column) in _bad_files(png).items():
+        (tmp_path / name).write_bytes(contents)
+        row = {"text": "one", "image": "", "audio": "", "label": "1", column: name}
+        (tmp_path / "train.csv").write_text("text,image,audio,label\n" + ",".join(row.values()) + "\n")
+        config = config_from_dict({"data": {"train": "train.csv", "label": "label", "features": features,
+                                            "cache": "none"}}, source=str(tmp_path / "config.yaml"))
+        [bad] = validate(config)
+        with pytest.raises(DataError) as raised:
+            with data_errors(config, preprocessor, ["train"]):
+                list(build_dataset(config, "train", preprocessor, training=False, batch_size=1))
+        assert str(raised.value) == f"train.csv row 1, column {column}: '{name}' {bad.problem}"
+        serving_name = f"{column}_bytes"
+        _expect_error(served, re.escape(f"{serving_name}[0] {bad.problem}"), **{serving_name: [contents]})
+
+
+def test_webp_images_are_accepted_everywhere(served, real_files):
+    buffer = io.BytesIO()
+    from PIL import Image
+
+    Image.fromarray(np.full((20, 20, 3), 200, np.uint8)).save(buffer, format="WEBP")
+    outputs = _call(served, image_bytes=[buffer.getvalue()])
+    assert outputs["probabilities"].shape == (1, 4)

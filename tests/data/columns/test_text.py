@@ -1,7 +1,7 @@
 import tensorflow as tf
 
 from mmkeras.config import TextFeature
-from mmkeras.data import text
+from mmkeras.data.columns import text
 
 
 def test_vocabulary_is_top_tokens_by_frequency_with_padding_and_oov_ids():

@@ -6,7 +6,7 @@ import tensorflow as tf
 from PIL import Image
 
 from mmkeras.config import ImageFeature
-from mmkeras.data import image
+from mmkeras.data.columns import image_ops as image
 
 
 def _pil_bytes(array, fmt):

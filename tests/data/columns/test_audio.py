@@ -3,20 +3,25 @@ import pytest
 import tensorflow as tf
 
 from mmkeras.config import AudioFeature
-from mmkeras.data import audio
+from mmkeras.data.columns import audio_ops as audio
+from mmkeras.data.columns.audio import AudioColumn
 from tests.data.conftest import sine, wav_bytes
+
+
+def _decode(contents: bytes, feature) -> tf.Tensor:
+    return AudioColumn("audio", feature).decode(tf.constant(contents))
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000])
 def test_decodes_wav_at_any_rate_to_the_configured_rate(rate):
-    waveform = audio.decode(tf.constant(wav_bytes(sine(440, rate, 0.25), rate)), AudioFeature(sample_rate=8000))
+    waveform = _decode(wav_bytes(sine(440, rate, 0.25), rate), AudioFeature(sample_rate=8000))
     assert waveform.shape == (2000,)
     np.testing.assert_allclose(np.abs(waveform.numpy()).max(), 0.5, atol=0.02)
 
 
 def test_stereo_is_mixed_to_mono_mean():
     left, right = sine(440, 8000, 0.1, 0.5), np.full(800, 0.25)
-    waveform = audio.decode(tf.constant(wav_bytes(np.stack([left, right], 1), 8000)), AudioFeature(sample_rate=8000))
+    waveform = _decode(wav_bytes(np.stack([left, right], 1), 8000), AudioFeature(sample_rate=8000))
     np.testing.assert_allclose(waveform.numpy(), (left + right) / 2, atol=1e-4)
 
 

@@ -14,6 +14,10 @@ Example:
     ['a', 'cat', 'dog']
     >>> TextVectorizer(feature, vocab)(tf.constant("A cat and a bird")).numpy().tolist()
     [2, 3, 1, 2, 1]
+    >>> column = TextColumn("caption", feature)
+    >>> column.set_state({"vocabulary": vocab})
+    >>> column.spec.shape, column.spec.vocab_size, column.decode(tf.constant("dog")).numpy().tolist()
+    ((5,), 5, [4, 0, 0, 0, 0])
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from typing import Iterable, Optional
 
 import tensorflow as tf
 
-from mmkeras.config import TextFeature
+from mmkeras.data.columns.base import Column
+from mmkeras.data.columns.bytes import text_problems
+from mmkeras.data.schema import FeatureSpec
 
 PADDING_ID = 0
 OOV_ID = 1
@@ -49,7 +55,7 @@ def split(text: tf.Tensor, mode: str):
     return tf.strings.split(text)
 
 
-def build_vocabulary(texts: Iterable[str], feature: TextFeature) -> list:
+def build_vocabulary(texts: Iterable[str], feature) -> list:
     """The ``feature.max_tokens - 2`` most frequent tokens of ``texts`` (the train split)."""
     texts = [t for t in texts if t]
     if not texts:
@@ -84,7 +90,7 @@ class TextVectorizer(tf.Module):
         vocabulary: tokens; token ``i`` gets id ``i + 2``.
     """
 
-    def __init__(self, feature: TextFeature, vocabulary: list, name: Optional[str] = None):
+    def __init__(self, feature, vocabulary: list, name: Optional[str] = None):
         super().__init__(name=name)
         self.feature = feature
         self.vocabulary = list(vocabulary)
@@ -120,3 +126,44 @@ class TextVectorizer(tf.Module):
         ids = tf.cast(ids[:length], tf.int32)
         ids = tf.pad(ids, [[0, length - tf.shape(ids)[0]]], constant_values=PADDING_ID)
         return tf.ensure_shape(ids, [length])
+
+
+class TextColumn(Column):
+    """A text column: token ids ``int32[sequence_length]`` from a vocabulary adapted on train."""
+
+    modality = "text"
+
+    def __init__(self, name: str, feature):
+        super().__init__(name, feature)
+        self.vectorizer: Optional[TextVectorizer] = None
+
+    @property
+    def spec(self) -> FeatureSpec:
+        vocab_size = self.vectorizer.vocab_size if self.vectorizer is not None else None
+        return FeatureSpec(self.name, self.modality, (self.feature.sequence_length,), "int32", vocab_size=vocab_size)
+
+    def adapt(self, reader) -> None:
+        if self.feature.tokenizer == "wordpiece":
+            vocabulary = read_wordpiece_vocabulary(self.feature.vocabulary_file)
+        else:
+            vocabulary = build_vocabulary(reader.cells(self.name), self.feature)
+        self.set_state({"vocabulary": vocabulary})
+
+    def get_state(self) -> dict:
+        return {"vocabulary": list(self.vectorizer.vocabulary)} if self.vectorizer is not None else {}
+
+    def set_state(self, state: dict) -> None:
+        self.vectorizer = TextVectorizer(self.feature, state.get("vocabulary", []), name=f"text_{self.name}")
+
+    def resources(self) -> Optional[tf.Module]:
+        return self.vectorizer
+
+    def problems(self, contents: tf.Tensor, serving: bool = False) -> tf.Tensor:
+        return text_problems(contents)
+
+    def decode(self, value: tf.Tensor) -> tf.Tensor:
+        return self.vectorizer(value)
+
+    def decode_cell(self, value: tf.Tensor, present: tf.Tensor) -> tf.Tensor:
+        # An empty string has no tokens: all padding, the same as empty(), without a tf.cond.
+        return self.decode(value)

@@ -1,0 +1,132 @@
+"""``Column``: everything one modality's preprocessing owns, behind one interface.
+
+A column turns the raw cell of one manifest column (a text, or the encoded bytes of a file) into
+model features, in stages the pipeline runs at different places:
+
+1. ``adapt(reader)`` on the train split: vocabularies, statistics (``get_state`` / ``set_state``
+   save and restore them as JSON).
+2. ``decode(value)``: deterministic, cacheable; one example. Refuses a file ``problems`` refuses,
+   before anything large is allocated.
+3. ``prepare(decoded, training, seed)``: per example, after the cache: crops, augmentation;
+   returns ``{key: tensor}`` (the column's own key, plus any helper keys it hands to ``featurize``).
+4. ``featurize(batch)``: on whole batches after ``batch()``: e.g. audio front ends.
+
+``problems(contents[B])`` is the single verdict on a cell's bytes, used by validation, by the
+diagnosis of a training failure and by the serving signature, so a file gets one verdict in one
+wording everywhere. ``spec`` describes the model input (``mmkeras.data.schema.FeatureSpec``).
+
+A new modality is one subclass in its own file plus one line in ``mmkeras.data.columns.COLUMNS``.
+
+Example:
+    >>> class Upper(Column):
+    ...     modality = "shout"
+    ...     spec = FeatureSpec("text", "shout", (), "string")
+    ...     def decode(self, value):
+    ...         return tf.strings.upper(value)
+    >>> Upper("text", feature=None).decode(tf.constant("hi")).numpy()
+    b'HI'
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Optional
+
+import tensorflow as tf
+
+from mmkeras.data.schema import PRESENCE_SUFFIX, FeatureSpec
+
+
+class Column(abc.ABC):
+    """One feature column's preprocessing (see the module docstring for the stages).
+
+    Args:
+        name: the manifest column, also the model input name.
+        feature: the column's settings (a ``TextFeature`` / ``ImageFeature`` / ``AudioFeature``).
+
+    Class attributes:
+        modality: the registry name (``text``, ``image``, ``audio``).
+        reads_files: True when cells name files (image, audio): the pipeline reads them.
+        raw_input_suffix: the serving input of this column is ``<name or modality><suffix>``.
+        corrupt: the sentence for a cell whose checks pass but whose decoder fails.
+    """
+
+    modality = ""
+    reads_files = False
+    raw_input_suffix = ""
+    corrupt = "cannot be decoded"
+
+    def __init__(self, name: str, feature):
+        self.name = name
+        self.feature = feature
+
+    # ------------------------------------------------------------------ description
+    @property
+    def presence_key(self) -> str:
+        return f"{self.name}{PRESENCE_SUFFIX}"
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> FeatureSpec:
+        """Shape and dtype of the model input (valid once adapted)."""
+
+    @property
+    def decoded_spec(self) -> tf.TensorSpec:
+        """``decode``'s output for one example (the cache holds these)."""
+        return tf.TensorSpec(self.spec.shape, self.spec.dtype)
+
+    def prepared_specs(self, training: bool = False) -> dict:
+        """``{key: tf.TensorSpec}`` of ``prepare``'s output for one example."""
+        return {self.name: tf.TensorSpec(self.spec.shape, self.spec.dtype)}
+
+    # ------------------------------------------------------------------ adapted state
+    def adapt(self, reader) -> None:
+        """Learn state from the train split. ``reader.cells(name)`` gives the column's raw cells,
+        ``reader.decoded(name)`` a ``tf.data`` dataset of ``(decoded, present)``. Default: nothing."""
+
+    def get_state(self) -> dict:
+        """Adapted state as JSON-ready values ({} when there is none)."""
+        return {}
+
+    def set_state(self, state: dict) -> None:
+        """Restore what ``get_state`` returned."""
+
+    def resources(self) -> Optional[tf.Module]:
+        """The ``tf.Module`` holding the column's tables (tracked by exports), or None."""
+        return None
+
+    # ------------------------------------------------------------------ checks
+    def problems(self, contents: tf.Tensor, serving: bool = False) -> tf.Tensor:
+        """``string[B]``: why each cell of ``contents[B]`` cannot be used ("" when it can or is empty).
+
+        ``serving`` is True in the exported signature, which may accept less than training does.
+        """
+        return tf.fill(tf.shape(contents), "")
+
+    # ------------------------------------------------------------------ run time
+    def empty(self) -> tf.Tensor:
+        """The decoded value of a missing cell."""
+        return tf.zeros(self.decoded_spec.shape, self.decoded_spec.dtype)
+
+    @abc.abstractmethod
+    def decode(self, value: tf.Tensor) -> tf.Tensor:
+        """A non-empty cell (text, or file bytes) -> the decoded example."""
+
+    def serving_decode(self, value: tf.Tensor):
+        """``(decoded, ok)`` inside the exported signature, where only core TF ops may run and a
+        decoder failure must be reported as ``<input>[i] <corrupt>`` rather than raised. Default:
+        ``decode`` (which cannot fail after ``problems`` passed)."""
+        return self.decode(value), tf.constant(True)
+
+    def decode_cell(self, value: tf.Tensor, present: tf.Tensor) -> tf.Tensor:
+        """``decode`` for a present cell, ``empty()`` for a missing one."""
+        return tf.cond(present, lambda: self.decode(value), self.empty)
+
+    def prepare(self, decoded: tf.Tensor, present: tf.Tensor, training: bool = False,
+                seed: Optional[tf.Tensor] = None) -> dict:
+        """Per-example work after the cache; ``seed`` (int64 ``[2]``) is set when ``training``."""
+        return {self.name: decoded}
+
+    def featurize(self, batch: dict) -> tf.Tensor:
+        """``prepare``'s keys stacked to ``[B, ...]`` (and the presence flags) -> the model input."""
+        return batch[self.name]
