@@ -19,24 +19,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "configs" / "digits.yaml"
+CONFIG = ROOT / "mmkeras" / "configs" / "digits.yaml"
 
 
 class DigitsShapes:
-    """The preprocessor interface `build_model` needs, with the shapes configs/digits.yaml produces."""
+    """The preprocessor interface `build_model` needs, with the shapes mmkeras/configs/digits.yaml produces."""
 
     def __init__(self):
         from mmkeras.config import load_config
-        from mmkeras.data import audio
-        from mmkeras.data.schema import FeatureSpec
 
         features = load_config(CONFIG).data.features
-        text, image, sound = features["text"], features["image"], features["audio"]
-        self.input_specs = [
-            FeatureSpec("text", "text", (text.sequence_length,), "int32", vocab_size=text.max_tokens),
-            FeatureSpec("image", "image", (image.height, image.width, image.channels), "float32"),
-            FeatureSpec("audio", "audio", tuple(audio.feature_shape(sound)), "float32"),
-        ]
+        self.input_specs = [features[column].spec(column) for column in ("text", "image", "audio")]
         self.num_classes = 10
         self.class_names = [str(d) for d in range(10)]
 
@@ -134,7 +127,7 @@ def main() -> None:
         print("RESULT " + json.dumps(speed_worker(args.steps, args.batch_size)))
         return
     print("command: " + " ".join(["python", "benchmarks/fusion_cost.py", *sys.argv[1:]]))
-    print(f"digits shapes (configs/digits.yaml: embedding text, conv2d image, lstm audio), softmax head; "
+    print(f"digits shapes (mmkeras/configs/digits.yaml: embedding text, conv2d image, lstm audio), softmax head; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
     flops = _run_worker("flops", "jax", args)
     speed = _run_worker("speed", "tensorflow", args)

@@ -40,8 +40,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE_CONFIG = ROOT / "configs" / "avdigits.yaml"
-FUSION_CONFIGS = ROOT / "configs" / "fusion"
+BASE_CONFIG = ROOT / "mmkeras" / "configs" / "avdigits.yaml"
+FUSION_CONFIGS = ROOT / "mmkeras" / "configs" / "fusion"
 BASELINES = {"image_only": "image", "audio_only": "audio"}
 VARIANTS = ("clean", "hard")
 QUICK_METHODS = ("concat", "late", "image_only")
@@ -67,7 +67,7 @@ def parse_args(argv=None):
                              "(default: every registered fusion plus both baselines)")
     parser.add_argument("--variants", default=None, help=f"comma-separated, from {', '.join(VARIANTS)} (default both)")
     parser.add_argument("--holdout-speakers", default="theo", help="FSDD speakers held out as the test split")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: train.batch_size of configs/avdigits.yaml")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: train.batch_size of mmkeras/configs/avdigits.yaml")
     parser.add_argument("--max-train", type=int, default=None,
                         help="train on this many rows, evenly spaced over the manifest (for smoke tests)")
     parser.add_argument("--max-test", type=int, default=None, help="likewise for the test split")
@@ -112,7 +112,7 @@ def subsample_manifest(manifest: Path, limit) -> Path:
 
 
 def variant_config(args, variant: str):
-    """configs/avdigits.yaml pointed at the prepared variant (preparing it if needed)."""
+    """mmkeras/configs/avdigits.yaml pointed at the prepared variant (preparing it if needed)."""
     from mmkeras import datasets
     from mmkeras.config import load_config
 
@@ -169,7 +169,7 @@ def train_one(config, preprocessor, train, test, seed: int) -> dict:
 
     from mmkeras.evaluation.metrics import classification_metrics
     from mmkeras.models.factory import build_model
-    from mmkeras.training.trainer import build_loss, build_optimizer
+    from mmkeras.training.objective import build_loss, build_optimizer
 
     columns = list(config.data.features)
     # The fitted two-column preprocessor, seen through the row's config: same per-column preprocessing.
@@ -249,9 +249,9 @@ def environment(args, batch_size: int, train_config) -> list:
         f"- {args.epochs} epochs (the model after the last one is evaluated), batch size {batch_size}, {args.seeds} seed(s) (0..{args.seeds - 1}); "
         f"optimizer {train_config.optimizer}, learning rate {train_config.learning_rate} with {train_config.schedule} "
         f"decay, weight decay {train_config.weight_decay}, clipnorm {train_config.clipnorm} "
-        "(configs/avdigits.yaml through `build_optimizer` / `build_loss`)",
+        "(mmkeras/configs/avdigits.yaml through `build_optimizer` / `build_loss`)",
         f"- encoders: image `{ENCODERS['image']}`, audio `{ENCODERS['audio']}`; fusion `output_dim` {FUSION_DIM}, "
-        "other fusion settings from `configs/fusion/<name>.yaml`; head `softmax`",
+        "other fusion settings from `mmkeras/configs/fusion/<name>.yaml`; head `softmax`",
     ]
 
 

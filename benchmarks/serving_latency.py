@@ -8,7 +8,7 @@ Measures, on the same test examples of a run:
 - ``serve_tensors`` (the exported model on preprocessed tensors: the compute floor),
 
 p50 / p99 latency at batch 1 and throughput at batch 32, one table, with the command that made it.
-Trains ``configs/digits.yaml`` for one epoch first when ``--run-dir`` holds no complete run.
+Trains the bundled ``digits`` config for one epoch first when ``--run-dir`` holds no complete run.
 
 Usage:
     python benchmarks/serving_latency.py --run-dir runs/bench-digits --export-to exports/bench-digits
@@ -41,7 +41,7 @@ def _percentile(values, q: float) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/digits.yaml")
+    parser.add_argument("--config", default="digits")
     parser.add_argument("--run-dir", default="runs/bench-digits")
     parser.add_argument("--export-to", default="exports/bench-digits")
     parser.add_argument("--calls", type=int, default=200, help="timed calls at batch 1")

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "configs" / "digits.yaml"
+CONFIG = ROOT / "mmkeras" / "configs" / "digits.yaml"
 
 
 def worker(args) -> None:

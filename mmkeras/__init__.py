@@ -1,7 +1,10 @@
 """mmkeras: multimodal (text, image, speech) models for Keras 3, from files to TF Serving.
 
 The public API is what this module exports. Names are imported lazily so that the Keras backend
-(``KERAS_BACKEND`` or ``train.backend``) can still be chosen after ``import mmkeras``.
+(``KERAS_BACKEND`` or ``train.backend``) can still be chosen after ``import mmkeras``. As
+``import keras_hub`` does, ``import mmkeras`` makes every mmkeras Keras class known to
+``keras.saving`` (now if Keras is imported, else as soon as it is), so a saved ``.keras`` model
+loads with ``keras.models.load_model`` alone.
 
 Example:
     >>> import mmkeras
@@ -15,6 +18,8 @@ from __future__ import annotations
 
 import importlib
 
+from mmkeras import registry as _registry
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -22,7 +27,7 @@ _EXPORTS = {
     "config_from_dict": "mmkeras.config",
     "apply_overrides": "mmkeras.config",
     "Config": "mmkeras.config",
-    "ConfigError": "mmkeras.config",
+    "ConfigError": "mmkeras.errors",
     "registry": "mmkeras.registry",
     "datasets": "mmkeras.datasets",
     "Preprocessor": "mmkeras.data.preprocessor",
@@ -48,3 +53,6 @@ def __getattr__(name: str):
     value = module if name in _MODULE_EXPORTS else getattr(module, name)
     globals()[name] = value
     return value
+
+
+_registry.register_keras_classes_on_import()

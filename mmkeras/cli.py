@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_CONFIG = "configs/digits.yaml"
+DEFAULT_CONFIG = "digits"  # bundled: mmkeras/configs/digits.yaml
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--version", type=int, default=None)
     predict.add_argument("--text", default=None)
     predict.add_argument("--image", default=None, help="image file")
-    predict.add_argument("--audio", default=None, help="WAV file")
+    predict.add_argument("--audio", default=None, help="audio file (WAV; FLAC, OGG, MP3, ... are converted to WAV)")
     predict.add_argument("--request", default=None, help="TF Serving REST body (JSON file)")
 
     demo = verbs.add_parser("demo", help="prepare digits, train, evaluate, export, predict")
@@ -220,17 +220,26 @@ def _quiet_logs() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
 
 
+def _one_line(error: BaseException) -> str:
+    """The message of an error as one line; an OSError from the system names its path."""
+    if isinstance(error, OSError) and error.strerror:
+        where = error.filename if error.filename is not None else ""
+        return f"{where}: {error.strerror}" if where else error.strerror
+    return str(error) or type(error).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.debug:
         _quiet_logs()
     try:
         return COMMANDS[args.verb](args)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as error:
-        # ConfigError, DataError and ManifestError are ValueErrors whose message names the culprit.
+    except (ValueError, OSError, RuntimeError) as error:
+        # ConfigError, DataError and ManifestError are ValueErrors whose message names the culprit;
+        # OSError covers missing, unreadable and unwritable paths and a full disk.
         if args.debug:
             raise
-        print(f"mmkeras {args.verb}: error: {error}", file=sys.stderr)
+        print(f"mmkeras {args.verb}: error: {_one_line(error)}", file=sys.stderr)
         return 2
 
 

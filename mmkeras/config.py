@@ -2,7 +2,12 @@
 
 A config has four sections, ``data``, ``model``, ``train`` and ``export``. Every section is a
 dataclass whose fields are its valid keys; an unknown or ill-typed key fails on load with an error
-that names it and lists the valid ones.
+that names it and lists the valid ones. Everything else that can be known without reading data
+is checked on load too, each error naming the key path and the value: numeric ranges and
+cross-field rules (``mmkeras.config_checks``), each feature column's settings (its dataclass's
+``check``), and every encoder, fusion and head setting, by building the model the config
+describes (``mmkeras.models.dry_build``). Float fields accept numeric strings (YAML reads ``1e-3``
+as one); ``--set data.features.<column>=null`` removes a column and its encoder.
 
 Example:
     >>> cfg = config_from_dict({"data": {"label": "label",
@@ -11,6 +16,10 @@ Example:
     8
     >>> apply_overrides(cfg, ["train.epochs=3"]).train.epochs
     3
+    >>> apply_overrides(cfg, ["model.encoders.text.type=embedding", "model.encoders.text.pooling=sum"])
+    Traceback (most recent call last):
+    ...
+    mmkeras.errors.ConfigError: model.encoders.text.pooling='sum' is not valid; choose one of: 'mean', 'max'
 """
 
 from __future__ import annotations
@@ -18,69 +27,26 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-import types
-import typing
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 import yaml
 
+from mmkeras.config_checks import check_config
+from mmkeras.config_features import attach_presets, build_features, feature_types
+from mmkeras.configs import locate as locate_config, manifest_base
+from mmkeras.config_overrides import apply_to_dict
+from mmkeras.config_schema import build_section, choices_for, read_utf8
 from mmkeras.errors import ConfigError
-
-
-# --------------------------------------------------------------------------- features
-@dataclass
-class TextFeature:
-    """A text column: standardized, tokenized to ``sequence_length`` ids (0 = padding, 1 = OOV)."""
-
-    modality: str = "text"
-    max_tokens: int = 5000
-    sequence_length: int = 32
-    standardize: str = "lower_and_strip_punctuation"
-    split: str = "whitespace"
-    tokenizer: str = "vectorize"
-    vocabulary_file: Optional[str] = None
-
-
-@dataclass
-class ImageFeature:
-    """An image column: decoded (PNG/JPEG/GIF/BMP), resized to ``height x width x channels``, scaled."""
-
-    modality: str = "image"
-    height: int = 28
-    width: int = 28
-    channels: int = 1
-    resize: str = "pad"
-    max_bytes: int = 20_000_000
-    augment: dict = field(default_factory=dict)
-
-
-@dataclass
-class AudioFeature:
-    """An audio column: WAV decoded, resampled to ``sample_rate``, cut/padded, turned into features."""
-
-    modality: str = "audio"
-    sample_rate: int = 8000
-    duration: float = 1.0
-    frontend: str = "logmel"
-    frame_length: int = 256
-    frame_step: int = 128
-    fft_length: int = 256
-    num_mel_bins: int = 40
-    num_mfcc: int = 13
-    normalize: bool = True
-    max_bytes: int = 50_000_000
-    spec_augment: dict = field(default_factory=dict)
-
-
-FEATURE_TYPES: dict[str, type] = {"text": TextFeature, "image": ImageFeature, "audio": AudioFeature}
 
 
 # --------------------------------------------------------------------------- sections
 @dataclass
 class DataConfig:
-    """Where the examples are and how to read them. Manifest paths are relative to the config file."""
+    """Where the examples are and how to read them. Manifest paths are relative to the config file (to
+    the working directory for a bundled config, see ``mmkeras.configs``)."""
 
     train: Optional[str] = None
     validation: Optional[str] = None
@@ -121,7 +87,7 @@ class TrainConfig:
     batch_size: int = 32
     strategy: str = "auto"
     precision: str = "float32"
-    jit_compile: bool = False
+    jit_compile: Union[bool, str] = "auto"
     steps_per_execution: int = 1
     optimizer: str = "adamw"
     learning_rate: float = 1e-3
@@ -135,7 +101,7 @@ class TrainConfig:
     class_weight: Optional[str] = None
     early_stopping_patience: Optional[int] = None
     seed: int = 0
-    verbose: int = 1
+    verbose: Union[int, str] = "auto"
 
 
 @dataclass
@@ -157,10 +123,11 @@ class Config:
     source: Optional[str] = None
 
     def resolve_path(self, path: Optional[str]) -> Optional[str]:
-        """A manifest path made absolute against the config file's folder (URIs pass through)."""
+        """A manifest path made absolute against the config file's folder, or the working folder for a
+        bundled config (``mmkeras.configs``); URIs pass through."""
         if path is None or "://" in path or os.path.isabs(path):
             return path
-        base = Path(self.source).parent if self.source else Path.cwd()
+        base = manifest_base(self.source)
         return str((base / path).resolve())
 
     def to_dict(self) -> dict:
@@ -186,161 +153,108 @@ CHOICES: dict[str, tuple] = {
     "train.schedule": ("cosine", "constant"),
     "train.loss": ("crossentropy", "focal"),
     "train.class_weight": (None, "balanced"),
-    "text.standardize": ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none"),
-    "text.split": ("whitespace", "character"),
-    "text.tokenizer": ("vectorize", "wordpiece"),
-    "image.resize": ("pad", "crop", "stretch"),
-    "image.channels": (1, 3, 4),
-    "audio.frontend": ("waveform", "stft", "logmel", "mfcc"),
+    "train.jit_compile": ("auto", True, False),
+    "train.verbose": ("auto", 0, 1, 2),
 }
+#: The feature dataclasses stay importable from here; they live with their column classes (which
+#: import TensorFlow), so they are loaded on first use, after the Keras backend is chosen.
+_FEATURE_NAMES = ("TextFeature", "ImageFeature", "AudioFeature")
+
+
+def __getattr__(name: str):
+    if name == "FEATURE_TYPES":
+        return feature_types()
+    if name in _FEATURE_NAMES:
+        return {cls.__name__: cls for cls in feature_types().values()}[name]
+    raise AttributeError(f"module 'mmkeras.config' has no attribute {name!r}")
 
 
 # --------------------------------------------------------------------------- building
-def _type_ok(value: Any, annotation: Any) -> bool:
-    if isinstance(annotation, str):
-        annotation = eval(annotation, vars(typing) | {"Optional": Optional, "Union": Union})  # noqa: S307
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
-        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin is not None:
-        return isinstance(value, origin)
-    return isinstance(value, annotation)
+def _select_backend(requested: Optional[str]) -> None:
+    # Importing TensorFlow or Keras fixes the Keras backend, and the checks below import both. Once
+    # Keras is imported its backend stays; train() refuses a config that asks for another one.
+    if "keras" not in sys.modules:
+        from mmkeras.training.backend import select_backend
+
+        select_backend(requested)
 
 
-def _type_name(annotation: Any) -> str:
-    return str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+def _check_model(config: Config) -> None:
+    if not config.data.features:
+        return
+    from mmkeras.models.dry_build import check_model
 
-
-def build_section(cls: type, values: Any, where: str, choices_prefix: str):
-    """Instantiate dataclass ``cls`` from ``values``, failing with the key path on any problem."""
-    if values is None:
-        values = {}
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(values).__name__} {values!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown key {where}.{unknown[0]}; valid keys of {where}: {', '.join(sorted(fields))}"
-        )
-    hints = typing.get_type_hints(cls)
-    for key, value in values.items():
-        if not _type_ok(value, hints[key]):
-            raise ConfigError(
-                f"{where}.{key} must be {_type_name(hints[key])}, got {type(value).__name__} {value!r}"
-            )
-        allowed = CHOICES.get(f"{choices_prefix}.{key}")
-        if allowed is not None and value not in allowed:
-            raise ConfigError(
-                f"{where}.{key}={value!r} is not valid; choose one of: "
-                + ", ".join(repr(a) for a in allowed)
-            )
-    return cls(**values)
-
-
-def _build_features(features: Any) -> dict:
-    if not isinstance(features, dict):
-        raise ConfigError(f"data.features must map column names to settings, got {features!r}")
-    out = {}
-    for column, settings in features.items():
-        where = f"data.features.{column}"
-        if not isinstance(settings, dict) or "modality" not in settings:
-            raise ConfigError(
-                f"{where} needs a 'modality' key, one of: {', '.join(FEATURE_TYPES)} (got {settings!r})"
-            )
-        modality = settings["modality"]
-        if modality not in FEATURE_TYPES:
-            raise ConfigError(
-                f"{where}.modality={modality!r} is not valid; choose one of: {', '.join(FEATURE_TYPES)}"
-            )
-        out[column] = build_section(FEATURE_TYPES[modality], settings, where, modality)
-    return out
-
-
-def _check_named_components(model: ModelConfig) -> None:
-    for where, spec in [("model.fusion", model.fusion), ("model.head", model.head)] + [
-        (f"model.encoders.{column}", spec) for column, spec in model.encoders.items()
-    ]:
-        if not isinstance(spec, dict) or "type" not in spec:
-            raise ConfigError(f"{where} needs a 'type' key naming a registered component (got {spec!r})")
+    # A multi-worker strategy must exist before TensorFlow starts, and building can start it.
+    check_model(config.model, [feature.spec(column) for column, feature in config.data.features.items()],
+                build=config.train.strategy != "multi_worker")
 
 
 def config_from_dict(values: dict, source: Optional[str] = None) -> Config:
-    """Validate a plain dict (as loaded from YAML) into a ``Config``."""
+    """Validate a plain dict (as loaded from YAML) into a ``Config``.
+
+    Besides keys, types and ranges, the ``model`` section is checked by building the model it
+    describes from the feature settings (no data is read, nothing is trained), after selecting
+    the Keras backend ``train.backend`` names when Keras is not imported yet.
+    """
+    return _from_dict(values, source, build=True)
+
+
+def _from_dict(values: dict, source: Optional[str], build: bool) -> Config:
     values = copy.deepcopy(values or {})
     if not isinstance(values, dict):
         raise ConfigError(f"a config must be a mapping with sections {', '.join(SECTIONS)}")
-    unknown = sorted(set(values) - set(SECTIONS))
+    unknown = sorted(set(values) - set(SECTIONS), key=str)
     if unknown:
         raise ConfigError(f"unknown section {unknown[0]!r}; valid sections: {', '.join(SECTIONS)}")
-    data_values = dict(values.get("data") or {})
-    features = _build_features(data_values.pop("features", {}) or {})
-    data = build_section(DataConfig, data_values, "data", "data")
+    data_values = values.get("data") or {}
+    if not isinstance(data_values, dict):
+        raise ConfigError(f"data: expected a mapping, got {type(data_values).__name__} {data_values!r}")
+    data_values = dict(data_values)
+    train = build_section(TrainConfig, values.get("train"), "train", choices_for(CHOICES, "train"))
+    _select_backend(train.backend)  # before the feature classes import TensorFlow
+    features = build_features(data_values.pop("features", {}) or {})
+    data = build_section(DataConfig, data_values, "data", choices_for(CHOICES, "data"))
     data.features = features
-    model = build_section(ModelConfig, values.get("model"), "model", "model")
-    _check_named_components(model)
-    for column in model.encoders:
-        if features and column not in features:
-            raise ConfigError(
-                f"model.encoders.{column} names no feature column; columns in data.features: "
-                + ", ".join(features)
-            )
-    return Config(
-        data=data,
-        model=model,
-        train=build_section(TrainConfig, values.get("train"), "train", "train"),
-        export=build_section(ExportConfig, values.get("export"), "export", "export"),
+    config = Config(
+        data=data, train=train,
+        **{name: build_section(SECTIONS[name], values.get(name), name, choices_for(CHOICES, name))
+           for name in ("model", "export")},
         source=source,
     )
-
-
-def _parse_override(item: str) -> tuple[list[str], Any]:
-    if "=" not in item:
-        raise ConfigError(f"--set expects section.key=value, got {item!r}")
-    key, raw = item.split("=", 1)
-    path = key.strip().split(".")
-    if len(path) < 2 or path[0] not in SECTIONS:
-        raise ConfigError(
-            f"--set {item!r}: the key must start with a section ({', '.join(SECTIONS)}), e.g. train.epochs=3"
-        )
-    return path, yaml.safe_load(raw) if raw.strip() else None
+    check_config(config)
+    attach_presets(config.data.features, config.model.encoders)
+    if build:
+        _check_model(config)
+    return config
 
 
 def apply_overrides(config: Config, overrides: list[str]) -> Config:
-    """Return a new config with ``section.key[.sub]=value`` overrides applied (values parsed as YAML)."""
-    values = config.to_dict()
-    for item in overrides or []:
-        path, value = _parse_override(item)
-        node = values
-        for part in path[:-1]:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[path[-1]] = value
+    """Return a new config with ``section.key[.sub]=value`` overrides applied (values parsed as YAML).
+
+    ``data.features.<column>=null`` removes the column and its ``model.encoders`` entry.
+    """
+    values = apply_to_dict(config.to_dict(), overrides or [], SECTIONS)
     return config_from_dict(values, source=config.source)
 
 
 def load_config(path: Union[str, os.PathLike], overrides: Optional[list[str]] = None) -> Config:
     """Read a YAML config file, validate it and apply ``overrides``.
 
-    Raises ``ConfigError`` naming the file and key when the file is missing or a key is wrong.
+    Raises ``ConfigError`` naming the file and key when the file is missing, a directory, not
+    UTF-8 or not YAML, or when a key or value is wrong.
     """
-    path = Path(path)
+    path = locate_config(path)  # a file, or the name of a bundled config ("digits", "fusion/gated")
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist")
+    text = read_utf8(path, "config path")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     try:
-        config = config_from_dict(values, source=str(path.resolve()))
-        return apply_overrides(config, overrides or [])
+        # With overrides the model is built once, for the overridden config.
+        config = _from_dict(values, str(path.resolve()), build=not overrides)
+        return apply_overrides(config, overrides) if overrides else config
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from None
 

@@ -22,3 +22,11 @@ def _seed_and_restore_dtype_policy():
     policy = keras.config.dtype_policy()
     yield
     keras.config.set_dtype_policy(policy)
+
+
+@pytest.fixture(scope="session")
+def tiny_presets(tmp_path_factory) -> dict:
+    """Tiny BERT / ViT / Whisper KerasHub presets saved to disk once per session (tests/presets.py)."""
+    from tests.presets import make_presets
+
+    return make_presets(tmp_path_factory.mktemp("presets"))

@@ -10,11 +10,10 @@ skipped row once (``SkipLog``) with one running count.
 
 Example:
     >>> log = SkipLog()
-    >>> log.report(b"train.csv row 3, column image: 'a.png' does not exist")
-    mmkeras: skipped train.csv row 3, column image: 'a.png' does not exist (1 row dropped so far)
-    >>> log.report(b"train.csv row 3, column image: 'a.png' does not exist")  # the same message: silent
-    >>> log.count
-    1
+    >>> log.report(b"train.csv row 3, column image: 'a.png' does not exist")  # printed to stderr
+    "mmkeras: skipped train.csv row 3, column image: 'a.png' does not exist (1 row dropped so far)"
+    >>> log.report(b"train.csv row 3, column image: 'a.png' does not exist") is None  # reported already
+    True
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from mmkeras.data import rows as rows_lib
 from mmkeras.data.columns.bytes import attempt
 from mmkeras.data.errors import MARKER, explain, explained
 from mmkeras.data.rows import CELL_PREFIX, LABEL_KEY, describe
+from mmkeras.data.schema import PRESENCE_SUFFIX
 
 MISSING = "does not exist"
 UNREADABLE = "cannot be read"
@@ -48,15 +48,17 @@ class SkipLog:
     def count(self) -> int:
         return len(self.seen)
 
-    def report(self, message, row=None) -> None:
-        """Print ``message`` unless ``row`` (default: the message) was reported before."""
+    def report(self, message, row=None):
+        """Print ``message`` (and return the line) unless ``row`` (default: the message) was reported before."""
         message = message.decode("utf-8") if isinstance(message, bytes) else str(message)
         row = message if row is None else row
         if row in self.seen:
             return
         self.seen.add(row)
         plural = "" if self.count == 1 else "s"
-        print(f"mmkeras: skipped {message} ({self.count} row{plural} dropped so far)", file=sys.stderr)
+        line = f"mmkeras: skipped {message} ({self.count} row{plural} dropped so far)"
+        print(line, file=sys.stderr)
+        return line
 
 
 def file_problem(value: tf.Tensor, column, is_path: bool) -> tf.Tensor:
@@ -169,10 +171,25 @@ def decoded_rows(source, preprocessor, on_error: str = "raise", shuffle_seed: Op
 
     def report(row, message):
         # One report per row, even when passes over different columns describe it differently.
-        return tf.py_function(lambda m, r: preprocessor.skip_log.report(m.numpy(), r.numpy()) or 0,
+        return tf.py_function(lambda m, r: len(preprocessor.skip_log.report(m.numpy(), r.numpy()) or ""),
                               [message, describe(row)], tf.int32)
 
     return _checked(rows, preprocessor, is_path, columns, report)
+
+
+class ColumnReader:
+    """What ``Column.adapt`` reads of the train split: a column's raw cells, or its decoded values
+    (read and decoded for that column alone, with ``data.on_error`` applied)."""
+
+    def __init__(self, source, preprocessor, cells: dict):
+        self.source, self.preprocessor, self._cells = source, preprocessor, cells
+
+    def cells(self, column: str) -> list:
+        return self._cells[column]
+
+    def decoded(self, column: str) -> tf.data.Dataset:
+        dataset = decoded_rows(self.source, self.preprocessor, self.preprocessor.on_error, columns=[column])
+        return dataset.map(lambda decoded, label: (decoded[column], decoded[column + PRESENCE_SUFFIX]))
 
 
 def first_bad_row(sources: list, preprocessor) -> Optional[str]:

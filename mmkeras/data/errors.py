@@ -30,11 +30,12 @@ class DataError(ValueError):
 
 def explain(error: BaseException):
     """The mmkeras message inside a TensorFlow error raised by the pipeline, or None."""
-    match = re.search(re.escape(MARKER) + r"(.*?)(?:\]|\n|$)", str(error))
+    # Graph-mode Asserts print the string bare, eager ones in quotes: the closing quote is not ours.
+    match = re.search(r"([\"']?)" + re.escape(MARKER) + r"(.*?)\1(?:\]|\n|$)", str(error))
     if match is None:
         return None
     # The Assert op prints string data with quotes escaped.
-    return match.group(1).replace("\\'", "'").replace('\\"', '"')
+    return match.group(2).replace("\\'", "'").replace('\\"', '"')
 
 
 @contextlib.contextmanager

@@ -1,9 +1,8 @@
 """``Preprocessor``: the columns of a config composed, and the single owner of adapted state.
 
-Training, evaluation and export all call the same stages: raw strings in (the text of a text cell,
-the encoded file bytes of an image or audio cell, "" for a missing cell), fixed-shape tensors out,
-as described in ``mmkeras.data.schema``. Each stage loops over the columns
-(``mmkeras.data.columns``), which hold everything modality-specific; this class holds none of it:
+Training, evaluation and export call the same stages: raw strings in (a text, the encoded bytes of
+a file, "" for a missing cell), fixed-shape tensors out (``mmkeras.data.schema``). Each stage loops
+over the columns (``mmkeras.data.columns``), which hold everything modality-specific:
 
 - ``decode(raw)``: deterministic, what the pipeline caches;
 - ``crop_and_augment(decoded, training, seed)``: per example (random crops, augmentation);
@@ -32,41 +31,19 @@ import dataclasses
 import json
 import posixpath
 import warnings
-from typing import Iterable, Optional
+from typing import Optional
 
 import tensorflow as tf
 
 from mmkeras.data import diagnosis, rows as rows_lib
-from mmkeras.data.columns import build_column
+from mmkeras.data.columns import FEATURE_TYPES, build_column
 from mmkeras.data.columns.bytes import assert_no_problems
-from mmkeras.data.rows import CELL_PREFIX, LABEL_KEY
+from mmkeras.data.labels import LabelTable, sort_class_names
+from mmkeras.data.rows import LABEL_KEY
 from mmkeras.data.schema import PRESENCE_SUFFIX
 
 STATE_FILE = "preprocessor.json"
-
-
-def sort_class_names(labels: Iterable[str]) -> list:
-    """Unique labels, sorted numerically when every label is a number, else alphabetically."""
-    unique = set(labels)
-    try:
-        return sorted(unique, key=float)
-    except ValueError:
-        return sorted(unique)
-
-
-class _TrainSplit:
-    """What ``Column.adapt`` reads: a column's raw cells, or its decoded values, of the train split."""
-
-    def __init__(self, source, preprocessor: "Preprocessor", cells: dict):
-        self.source, self.preprocessor, self._cells = source, preprocessor, cells
-
-    def cells(self, column: str) -> list:
-        return self._cells[column]
-
-    def decoded(self, column: str) -> tf.data.Dataset:
-        dataset = diagnosis.decoded_rows(self.source, self.preprocessor, self.preprocessor.on_error,
-                                         columns=[column])
-        return dataset.map(lambda decoded, label: (decoded[column], decoded[column + PRESENCE_SUFFIX]))
+ASSETS_DIR = "assets"  # one folder per column that keeps files (a KerasHub preset's tokenizer)
 
 
 class Preprocessor:
@@ -115,7 +92,7 @@ class Preprocessor:
 
     @property
     def adapted(self) -> bool:
-        return getattr(self.module, "label_table", None) is not None
+        return getattr(self.module, "labels", None) is not None
 
     def rows(self, source, shuffle_seed: Optional[int] = None, columns=None) -> tuple:
         """``(dataset, is_path)`` of the rows of ``source`` for ``columns`` (default: all)."""
@@ -125,11 +102,8 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ adapting
     def _set_classes(self, class_names: list) -> None:
-        self.class_names = [str(c) for c in class_names]
-        keys = tf.constant(self.class_names or [""], tf.string)
-        values = tf.range(len(self.class_names), dtype=tf.int64) if self.class_names else tf.constant([-1], tf.int64)
-        self.module.label_table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(keys, values), default_value=-1)
+        self.module.labels = LabelTable(class_names)
+        self.class_names = list(self.module.labels.class_names)
 
     def _track_columns(self) -> None:
         # The SavedModel export tracks this module: every column's tables must hang from it.
@@ -147,7 +121,7 @@ class Preprocessor:
             labels.append(value)
         self._set_classes(sort_class_names(labels))
         cells = {c: [str(row.get(c, "") or "") for row in rows] for c in self.columns}
-        split = _TrainSplit(source, self, cells)
+        split = diagnosis.ColumnReader(source, self, cells)
         for column in self.columns.values():
             if source is None and column.reads_files:
                 continue
@@ -173,10 +147,7 @@ class Preprocessor:
     def encode_label(self, label: tf.Tensor) -> tf.Tensor:
         """Label string(s) -> int32 class index; -1 for a label not seen in the train split."""
         self._require_adapted()
-        label = tf.convert_to_tensor(label)
-        if label.dtype != tf.string:
-            label = tf.strings.as_string(label)
-        return tf.cast(self.module.label_table.lookup(label), tf.int32)
+        return self.module.labels.encode(label)
 
     def decode(self, raw: dict, columns=None) -> dict:
         """Deterministic part of ``preprocess`` (cacheable): ``raw[c]`` scalar strings -> decoded."""
@@ -193,21 +164,8 @@ class Preprocessor:
 
     def read_and_decode(self, row: dict, is_path: bool, columns=None) -> tuple:
         """A row of ``rows()`` -> ``(decoded, label)``; a bad file or unknown label raises a TF error."""
-        raw = {}
-        for name, column in self.columns.items():
-            if columns is not None and name not in columns:
-                continue
-            value = row[name]
-            if column.reads_files:
-                if is_path:
-                    value = tf.cond(tf.strings.length(value) > 0, lambda v=value: tf.io.read_file(v),
-                                    lambda: tf.constant(""))
-                # An empty file named in the manifest is an error, not a missing modality.
-                named = tf.strings.length(row[CELL_PREFIX + name]) > 0
-                usable = tf.logical_or(tf.strings.length(value) > 0, tf.logical_not(named))
-                with tf.control_dependencies([tf.debugging.Assert(usable, ["empty file"])]):
-                    value = tf.identity(value)
-            raw[name] = value
+        names = [c for c in self.columns if columns is None or c in columns]
+        raw = rows_lib.read_files(row, {c: self.columns[c].reads_files for c in names}, is_path)
         label = self.encode_label(row[LABEL_KEY])
         with tf.control_dependencies([tf.debugging.Assert(label >= 0, ["unknown label"])]):
             return self.decode(raw, columns), tf.identity(label)
@@ -236,22 +194,10 @@ class Preprocessor:
             out[name + PRESENCE_SUFFIX] = batch[name + PRESENCE_SUFFIX]
         return out
 
-    def finish(self, decoded: dict, training: bool = False, seed: Optional[tf.Tensor] = None) -> dict:
-        """Features and (when ``training``) augmentation, from ``decode``'s output (one example)."""
-        prepared = self.crop_and_augment(decoded, training=training, seed=seed)
-        batch = self.featurize({k: v[None] for k, v in prepared.items()})
-        return {k: v[0] for k, v in batch.items()}
-
     def preprocess(self, raw: dict, training: bool = False, seed: Optional[tf.Tensor] = None) -> dict:
         """One example: ``raw[c]`` scalar strings -> ``features[c]`` and ``features[c + "_present"]``."""
-        return self.finish(self.decode(raw), training=training, seed=seed)
-
-    def output_signature(self) -> dict:
-        out = {}
-        for spec in self.input_specs:
-            out[spec.column] = tf.TensorSpec(spec.shape, spec.dtype)
-            out[spec.presence_key] = tf.TensorSpec([], tf.float32)
-        return out
+        prepared = self.crop_and_augment(self.decode(raw), training=training, seed=seed)
+        return {k: v[0] for k, v in self.featurize({k: v[None] for k, v in prepared.items()}).items()}
 
     def prepared_signature(self, training: bool = False) -> dict:
         """Per-example ``tf.TensorSpec``s of ``crop_and_augment``'s output."""
@@ -303,14 +249,13 @@ class Preprocessor:
         }
 
     @classmethod
-    def from_config(cls, config) -> "Preprocessor":
-        """The preprocessor ``get_config`` described (adapted state included)."""
+    def from_config(cls, config, directory: Optional[str] = None) -> "Preprocessor":
+        """The preprocessor ``get_config`` described (adapted state included); ``directory`` is where
+        ``save`` wrote it, whose column assets (a preset's tokenizer) are then used."""
         if not isinstance(config, dict):  # the pre-0.2 meaning: a DataConfig
             warnings.warn("Preprocessor.from_config(data_config) is now Preprocessor.from_data_config",
                           DeprecationWarning, stacklevel=2)
             return cls.from_data_config(config)
-        from mmkeras.config import FEATURE_TYPES
-
         features = {c: FEATURE_TYPES[v["modality"]](**v) for c, v in config["features"].items()}
         p = cls(features, label=config["label"], on_error=config.get("on_error", "raise"))
         p._set_classes(config["class_names"])
@@ -318,6 +263,8 @@ class Preprocessor:
             **{c: {"vocabulary": v} for c, v in config.get("vocabularies", {}).items()},
             **config.get("audio_stats", {})}
         for name, column in p.columns.items():
+            if directory is not None:
+                column.load_assets(posixpath.join(directory, ASSETS_DIR, name))
             column.set_state(states.get(name, {}))
         p._track_columns()
         return p
@@ -327,6 +274,8 @@ class Preprocessor:
         self._require_adapted()
         tf.io.gfile.makedirs(directory)
         path = posixpath.join(directory, STATE_FILE)
+        for name, column in self.columns.items():
+            column.save_assets(posixpath.join(directory, ASSETS_DIR, name))
         with tf.io.gfile.GFile(path, "w") as f:
             json.dump(self.get_config(), f)
         return path
@@ -338,4 +287,4 @@ class Preprocessor:
         if not tf.io.gfile.exists(path):
             raise FileNotFoundError(f"{path} does not exist (write it with Preprocessor.save)")
         with tf.io.gfile.GFile(path, "r") as f:
-            return cls.from_config(json.load(f))
+            return cls.from_config(json.load(f), directory)

@@ -111,6 +111,26 @@ def row_dataset(source, columns: dict, label: str, shuffle_seed: Optional[int] =
     return tf.data.Dataset.from_tensor_slices(tensors), True
 
 
+def read_files(row: dict, columns: dict, is_path: bool) -> dict:
+    """``{column: cell}`` of a row with each named file read (``columns``: column -> reads files).
+
+    An empty file named in the manifest fails (a TF error the diagnosis explains): it is an error,
+    not a missing modality.
+    """
+    raw = {}
+    for column, reads_files in columns.items():
+        value = row[column]
+        if reads_files:
+            if is_path:
+                value = tf.cond(tf.strings.length(value) > 0, lambda v=value: tf.io.read_file(v), lambda: tf.constant(""))
+            named = tf.strings.length(row[CELL_PREFIX + column]) > 0
+            usable = tf.logical_or(tf.strings.length(value) > 0, tf.logical_not(named))
+            with tf.control_dependencies([tf.debugging.Assert(usable, ["empty file"])]):
+                value = tf.identity(value)
+        raw[column] = value
+    return raw
+
+
 # ---------------------------------------------------------------------- TFRecords
 def list_shards(pattern: str) -> list:
     files = sorted(tf.io.gfile.glob(pattern))

@@ -28,7 +28,9 @@ class FeatureSpec:
         shape: per-example shape, e.g. ``(16,)`` token ids, ``(28, 28, 1)`` pixels in [0, 1],
             ``(frames, bins)`` audio features or ``(samples, 1)`` for the waveform front end.
         dtype: ``"int32"`` for token ids, ``"float32"`` otherwise.
-        vocab_size: text only: number of ids (0 = padding, 1 = out of vocabulary).
+        vocab_size: text only: number of ids.
+        padding_id: text only: the id of padding (0 for mmkeras's own vocabularies; a KerasHub
+            tokenizer's ``pad_token_id``): the encoders' padding mask is ``ids != padding_id``.
     """
 
     column: str
@@ -36,6 +38,7 @@ class FeatureSpec:
     shape: tuple
     dtype: str
     vocab_size: Optional[int] = None
+    padding_id: int = 0
 
     @property
     def presence_key(self) -> str:

@@ -3,7 +3,7 @@
 Importing this package registers every encoder (``registry.names("text_encoder")`` etc.).
 """
 
-from mmkeras.encoders import image, speech, text
+from mmkeras.encoders import image, keras_hub, speech, text
 from mmkeras.encoders.base import DEFAULT_ENCODERS, ENCODER_KINDS, EncoderOutput, build_encoder, check_settings
 
-__all__ = ["DEFAULT_ENCODERS", "ENCODER_KINDS", "EncoderOutput", "build_encoder", "check_settings", "image", "speech", "text"]
+__all__ = ["DEFAULT_ENCODERS", "ENCODER_KINDS", "EncoderOutput", "build_encoder", "check_settings", "image", "keras_hub", "speech", "text"]

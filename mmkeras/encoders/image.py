@@ -169,7 +169,7 @@ def _to_app_pixels(x, mode: str, name: str):
     return keras.layers.Normalization(mean=bgr_mean, variance=[1.0, 1.0, 1.0], name=f"{name}_normalize")(x)
 
 
-@registry.register("image_encoder", "keras_app")
+@registry.register("image_encoder", "keras_app", loads_files=True)
 def build_keras_app(
     inputs,
     spec,

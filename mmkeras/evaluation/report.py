@@ -53,7 +53,7 @@ def _without(features: dict, column: str) -> dict:
 def predict_split(run: Run, split: str, *, ablate: bool = True):
     """Labels, probabilities and {column: probabilities without it} on ``split`` of the run's config."""
     from mmkeras.config import load_config
-    from mmkeras.data.errors import data_errors
+    from mmkeras.data.diagnosis import data_errors
     from mmkeras.data.pipeline import build_dataset
     from mmkeras.data.preprocessor import Preprocessor
 

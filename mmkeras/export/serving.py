@@ -1,7 +1,8 @@
 """``export_run(run_dir, base)``: a trained run as a TF Serving SavedModel that takes raw bytes.
 
 TF Serving watches a model base folder and serves its highest integer version, so an export
-writes ``BASE/<N>/`` (the next free integer by default) and nothing else there:
+writes ``BASE/<N>/`` (the next free integer by default, reserved atomically: see ``versions.py``;
+while it is written, the hidden ``BASE/.N-staging/``, which TF Serving ignores):
 
 ```
 BASE/N/
@@ -21,7 +22,8 @@ The export has two stages, so that the same code serves runs trained on either K
 - ``serving_default``: one ``tf.string [None]`` input per feature column, named by modality
   (``text``, ``image_bytes`` for encoded PNG/JPEG/GIF/BMP, ``audio_bytes`` for WAV files; with two
   columns of one modality, ``<column>`` for text and ``<column>_bytes`` otherwise); "" is a missing
-  modality. Inputs are checked first (``mmkeras.export.checks``): a bad one fails with an
+  modality. Inputs are checked first by their column's ``problems`` (``mmkeras.data.columns``), the
+  check validation and training use: a bad one fails with an
   InvalidArgumentError that names it (``image_bytes[2] is not a PNG/JPEG/GIF/BMP image``).
 - ``serve_tensors``: the model's own inputs (``<column>``, ``<column>_present``), preprocessed.
 
@@ -37,14 +39,15 @@ Example (not run here: it needs a trained run):
 
 from __future__ import annotations
 
+import errno
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import tensorflow as tf
 
-from mmkeras.export import checks
+from mmkeras.data.columns.bytes import assert_no_problems
+from mmkeras.export.request_shape import answer_empty_batch, assert_rank_1
+from mmkeras.export.versions import reserve_version, version_dirs  # noqa: F401  (version_dirs: public here too)
 
 SERVING_DEFAULT = "serving_default"
 SERVE_TENSORS = "serve_tensors"
@@ -54,32 +57,40 @@ OUTPUTS = ("probabilities", "class_ids", "class_names", "top_k_class_names", "to
 _RAW_SUFFIX = {"text": "", "image": "_bytes", "audio": "_bytes"}
 
 
-def serving_input_names(input_specs) -> dict:
+def serving_input_names(columns) -> dict:
     """Signature input name -> feature column: ``text`` / ``image_bytes`` / ``audio_bytes`` by modality,
     or ``<column>`` / ``<column>_bytes`` for a modality that has more than one column.
 
+    Args:
+        columns: the preprocessor's columns (``Preprocessor.columns.values()``).
+
     Example:
-        >>> from mmkeras.data.schema import FeatureSpec
-        >>> serving_input_names([FeatureSpec("caption", "text", (8,), "int32"),
-        ...                      FeatureSpec("photo", "image", (8, 8, 1), "float32")])
+        >>> from types import SimpleNamespace
+        >>> from mmkeras.data.columns import build_column
+        >>> serving_input_names([build_column("caption", SimpleNamespace(modality="text")),
+        ...                      build_column("photo", SimpleNamespace(modality="image"))])
         {'text': 'caption', 'image_bytes': 'photo'}
     """
+    columns = list(columns)
     counts = {}
-    for spec in input_specs:
-        counts[spec.modality] = counts.get(spec.modality, 0) + 1
+    for column in columns:
+        counts[column.modality] = counts.get(column.modality, 0) + 1
     names = {}
-    for spec in input_specs:
-        base = spec.modality if counts[spec.modality] == 1 else spec.column
-        names[base + _RAW_SUFFIX[spec.modality]] = spec.column
+    for column in columns:
+        base = column.modality if counts[column.modality] == 1 else column.name
+        names[base + column.raw_input_suffix] = column.name
     return names
 
 
-def version_dirs(base) -> dict:
-    """``{version: path}`` of the integer-named folders of a model base folder."""
-    base = Path(base)
-    if not base.is_dir():
-        return {}
-    return {int(p.name): p for p in base.iterdir() if p.is_dir() and p.name.isdigit()}
+def assert_same_batch(inputs: dict):
+    """An Assert that every tensor of ``inputs`` has the same length, listing them when not."""
+    names = sorted(inputs)
+    sizes = [tf.shape(inputs[name])[0] for name in names]
+    parts = []
+    for name, size in zip(names, sizes):
+        parts += [f"{name} has ", tf.strings.as_string(size), ", "]
+    message = tf.strings.join(["inputs have different batch lengths: ", *parts[:-1]])
+    return tf.debugging.Assert(tf.reduce_all(tf.equal(tf.stack(sizes), sizes[0])), [message])
 
 
 def _probabilities(output):
@@ -124,11 +135,10 @@ class ServingModule(tf.Module):
         self._model_signature = dict(model_signature)
         self.class_names = list(preprocessor.class_names)
         self.top_k = max(1, min(int(top_k), len(self.class_names)))
-        self.input_names = serving_input_names(preprocessor.input_specs)
-        self._features = {spec.column: preprocessor.features[spec.column] for spec in preprocessor.input_specs}
-        self._modalities = {spec.column: spec.modality for spec in preprocessor.input_specs}
+        self.input_names = serving_input_names(preprocessor.columns.values())
+        self.modalities = {column.name: column.modality for column in preprocessor.columns.values()}
         self._raw_signature = {name: tf.TensorSpec([None], tf.string, name=name) for name in self.input_names}
-        self.serve_raw = tf.function(self._serve_raw, input_signature=[self._raw_signature])
+        self.serve_raw = tf.function(self._serve_request, input_signature=[self._raw_signature])
         self.serve_tensors = tf.function(self._serve_tensors, input_signature=[self._model_signature])
 
     def _classify(self, probabilities) -> dict:
@@ -145,36 +155,27 @@ class ServingModule(tf.Module):
         }
 
     def _checked(self, inputs: dict) -> dict:
-        assertions = [checks.assert_same_batch(inputs)] if len(inputs) > 1 else []
+        """``inputs`` behind Asserts of each column's own check (the one validation and training use)."""
+        assertions = [assert_same_batch(inputs)] if len(inputs) > 1 else []
         for name, column in self.input_names.items():
-            modality = self._modalities[column]
-            if modality == "image":
-                problems = checks.image_problems(inputs[name], self._features[column])
-            elif modality == "audio":
-                problems = checks.wav_problems(inputs[name], self._features[column])
-            else:
-                problems = checks.text_problems(inputs[name])
-            assertions.append(checks.assert_no_problems(name, problems))
+            problems = self._preprocessor.columns[column].problems(inputs[name], serving=True)
+            assertions.append(assert_no_problems(name, problems))
         with tf.control_dependencies(assertions):
             return {name: tf.identity(value) for name, value in inputs.items()}
+
+    def _serve_request(self, inputs: dict) -> dict:
+        empty = lambda: self._classify(tf.zeros([0, len(self.class_names)], tf.float32))  # noqa: E731
+        return answer_empty_batch(assert_rank_1(inputs), self._serve_raw, empty)
 
     def _serve_raw(self, inputs: dict) -> dict:
         inputs = self._checked(inputs)
         raw = {column: inputs[name] for name, column in self.input_names.items()}
-        features = self._preprocessor.preprocess_batch(raw)
+        columns = {column: name for name, column in self.input_names.items()}
+        features = self._preprocessor.preprocess_batch(raw, input_names=columns)
         return self._serve_tensors({name: features[name] for name in self._model_signature})
 
     def _serve_tensors(self, features: dict) -> dict:
         return self._classify(self.model.serve(features))
-
-
-def _next_version(base: Path, version) -> int:
-    existing = version_dirs(base)
-    if version is None:
-        return max(existing, default=0) + 1
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"version must be an integer >= 1 (TF Serving's folder names), got {version!r}")
-    return version
 
 
 def _describe(specs: dict) -> dict:
@@ -189,7 +190,7 @@ def build_metadata(module: ServingModule, run_status: dict, config) -> dict:
     import mmkeras
 
     outputs = _describe(module.serve_raw.get_concrete_function().structured_outputs)
-    columns = {name: {"column": column, "modality": module._modalities[column]}
+    columns = {name: {"column": column, "modality": module.modalities[column]}
                for name, column in module.input_names.items()}
     return {
         "format": "tf_saved_model",
@@ -207,59 +208,73 @@ def build_metadata(module: ServingModule, run_status: dict, config) -> dict:
     }
 
 
+def _disk_full(error) -> bool:
+    if isinstance(error, OSError):
+        return error.errno == errno.ENOSPC
+    return isinstance(error, tf.errors.OpError) and "No space left on device" in (error.message or "")
+
+
 def export_run(run_dir, base, version: int | None = None, *, overwrite: bool = False) -> Path:
     """Export the run's best model with its preprocessing as ``BASE/<version>/``; return that path.
+
+    The version is reserved before anything is written (``mmkeras.export.versions``): exports
+    running at once to one base get different versions, and a killed export's leftovers are
+    removed by the next one. Nothing appears in ``BASE/<version>`` until the export is complete.
 
     Args:
         run_dir: a trained run (``mmkeras.training.run.Run`` layout).
         base: the model base folder TF Serving is pointed at (``--model_base_path``).
-        version: the version folder; default: one above the highest existing version (1 if none).
+        version: the version folder; default: one above the highest existing or reserved version.
         overwrite: replace an existing version folder (refused otherwise).
 
     Raises:
-        FileExistsError: ``BASE/<version>`` exists and ``overwrite`` is false.
+        FileExistsError: ``BASE/<version>`` exists and ``overwrite`` is false, or another export
+            is writing that version.
         FileNotFoundError: ``run_dir`` is not a trained run.
+        RunFailedError: the run's training failed (its model is not usable).
+        OSError: the disk filled up (ENOSPC); the partial export is removed.
     """
     from mmkeras.config import load_config
     from mmkeras.data.preprocessor import Preprocessor
     from mmkeras.evaluation.report import load_run_model
-    from mmkeras.export.warmup import write_warmup_requests
     from mmkeras.training.run import Run, read_run_backend
 
     run = Run(run_dir)
     read_run_backend(run.run_dir)
     model_path = run.model_path()
     base = Path(base)
-    number = _next_version(base, version)
-    target = base / str(number)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass another version (--version) or overwrite=True")
-    config = load_config(run.config_file)
-    preprocessor = Preprocessor.load(str(run.preprocessor_dir))
-    model = load_run_model(run)
-    base.mkdir(parents=True, exist_ok=True)
-    # TF Serving polls BASE and ignores non-integer names: build in a hidden folder, then rename.
-    staging = Path(tempfile.mkdtemp(prefix=f".{number}-", dir=base))
+    where = str(base)
     try:
-        stage1 = staging / "stage1"
-        write_model_endpoint(model, stage1)
-        module = ServingModule(preprocessor, tf.saved_model.load(str(stage1)), _model_signature(model),
-                               top_k=config.export.top_k)
-        out = staging / "model"
-        tf.saved_model.save(
-            module, str(out),
-            signatures={SERVING_DEFAULT: module.serve_raw.get_concrete_function(),
-                        SERVE_TENSORS: module.serve_tensors.get_concrete_function()},
-            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
-        )
-        write_warmup_requests(out / WARMUP_FILE, config, module.input_names, model_name=base.name,
-                              count=config.export.warmup_examples)
-        metadata = build_metadata(module, run.status(), config) | {"run_dir": str(run.run_dir.resolve()),
-                                                                    "model_file": model_path.name}
-        (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False))
-        if target.exists():
-            shutil.rmtree(target)
-        out.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+        with reserve_version(base, version, overwrite=overwrite) as reservation:
+            where = f"{reservation.target} (written in {reservation.staging})"
+            config = load_config(run.config_file)
+            preprocessor = Preprocessor.load(str(run.preprocessor_dir))
+            out = reservation.staging / "model"
+            _write_export(out, run, config, preprocessor, load_run_model(run), model_path, base.name)
+            return reservation.publish(out, overwrite=overwrite)
+    except (OSError, tf.errors.OpError) as error:
+        if not _disk_full(error):
+            raise
+        raise OSError(errno.ENOSPC, f"no space left on device while exporting {run.run_dir} to {where}; "
+                                    "the partial export was removed and no version folder was written") from None
+
+
+def _write_export(out: Path, run, config, preprocessor, model, model_path: Path, model_name: str) -> None:
+    """The SavedModel, warm-up file and metadata of one export, in the folder ``out``."""
+    from mmkeras.export.warmup import write_warmup_requests
+
+    stage1 = out.parent / "stage1"
+    write_model_endpoint(model, stage1)
+    module = ServingModule(preprocessor, tf.saved_model.load(str(stage1)), _model_signature(model),
+                           top_k=config.export.top_k)
+    tf.saved_model.save(
+        module, str(out),
+        signatures={SERVING_DEFAULT: module.serve_raw.get_concrete_function(),
+                    SERVE_TENSORS: module.serve_tensors.get_concrete_function()},
+        options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
+    )
+    write_warmup_requests(out / WARMUP_FILE, config, module.input_names, model_name=model_name,
+                          count=config.export.warmup_examples)
+    metadata = build_metadata(module, run.status(), config) | {"run_dir": str(run.run_dir.resolve()),
+                                                                "model_file": model_path.name}
+    (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False))

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from mmkeras.export.wav_bytes import audio_as_wav
+
 
 def example_rows(config, count: int, splits=("validation", "test", "train")) -> tuple:
     """``(manifest, rows)``: the first ``count`` rows of the first split of ``splits`` that has a manifest."""
@@ -30,17 +32,29 @@ def example_rows(config, count: int, splits=("validation", "test", "train")) -> 
     raise ValueError("the config names no manifest (data.validation / data.test / data.train) to take examples from")
 
 
-def raw_request_values(manifest, row: dict, input_names: dict) -> dict:
-    """``{signature input: bytes}`` for one manifest row: text as UTF-8, files as their bytes, "" when empty."""
+def raw_request_values(manifest, row: dict, input_names: dict, audio_columns=()) -> dict:
+    """``{signature input: bytes}`` for one manifest row: text as UTF-8, files as their bytes, "" when empty.
+
+    Files of ``audio_columns`` in another format than WAV (FLAC, OGG, MP3) are sent as WAV, as a
+    client must: the exported graph decodes WAV only.
+    """
     values = {}
     for name, column in input_names.items():
         cell = row.get(column) or ""
         if name.endswith("_bytes") and cell:
             with tf.io.gfile.GFile(manifest.resolve(cell), "rb") as handle:
                 values[name] = handle.read()
+            if column in audio_columns:
+                values[name] = audio_as_wav(values[name])
         else:
             values[name] = cell.encode("utf-8")
     return values
+
+
+def audio_columns(config) -> set:
+    """The names of the config's audio columns."""
+    return {column for column, feature in config.data.features.items()
+            if getattr(feature, "modality", None) == "audio"}
 
 
 def predict_request(values: dict, model_name: str, signature_name: str = "serving_default"):
@@ -64,7 +78,8 @@ def write_warmup_requests(path, config, input_names: dict, model_name: str, coun
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
         for row in rows:
-            request = predict_request(raw_request_values(manifest, row, input_names), model_name)
+            values = raw_request_values(manifest, row, input_names, audio_columns(config))
+            request = predict_request(values, model_name)
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
     return len(rows)

@@ -1,9 +1,10 @@
 """The callbacks every run gets, assembled in one place.
 
-``build_callbacks`` returns, in order: learning-rate logging, TerminateOnNaN, BackupAndRestore
-(every ``backup_every`` steps, so a run killed mid-epoch resumes from its last backup), best-model
-checkpoint, CSV log (appended across resumes), optional early stopping, TensorBoard (scalars and the
-learning rate) and a confusion-matrix image per epoch.
+``build_callbacks`` returns, in order: the training position, learning-rate logging, the NaN guard
+(a failed run, naming epoch and step), the epoch log (history and training_log.csv), the best-model
+checkpoint, TensorBoard (scalars and the learning rate), a confusion-matrix image per epoch,
+optional early stopping, and last the run backup (every epoch end and every ``backup_every`` steps;
+``mmkeras.training.progress`` has the ones that survive a resume).
 
 Example:
     >>> import numpy as np
@@ -14,9 +15,21 @@ Example:
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import keras
 import numpy as np
+
+from mmkeras.training.backup import BackupStore
+from mmkeras.training.objective import build_schedule
+from mmkeras.training.progress import (
+    BestModel,
+    DivergenceGuard,
+    EpochLog,
+    Position,
+    ResumableEarlyStopping,
+    RunBackup,
+)
 
 
 def confusion_counts(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
@@ -50,11 +63,22 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: list[str], title: s
 
 
 class LearningRateLogger(keras.callbacks.Callback):
-    """Adds ``learning_rate`` to the epoch logs (so TensorBoard and the CSV log show it)."""
+    """Adds ``learning_rate`` to the epoch logs (the CSV log and history): the rate of the epoch's
+    first step, a function of the epoch alone, so a resumed run logs what an uninterrupted one does
+    (TensorBoard's ``epoch_learning_rate`` is Keras's own, the rate after the epoch's last step).
+
+    Args:
+        rate: a float, or a ``LearningRateSchedule`` of the optimizer's step (``build_schedule``).
+        steps_per_epoch: steps in one epoch.
+    """
+
+    def __init__(self, rate, steps_per_epoch: int):
+        super().__init__()
+        self.rate, self.steps_per_epoch = rate, steps_per_epoch
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            rate = self.model.optimizer.learning_rate
+            rate = self.rate(epoch * self.steps_per_epoch) if callable(self.rate) else self.rate
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
 
 
@@ -114,31 +138,34 @@ class ConfusionMatrixImage(keras.callbacks.Callback):
         self._writer.flush()
 
 
-def build_callbacks(run, train_config, validation_data, class_names, *, is_chief=True,
-                    backup_every: int = 50, previous_best: float | None = None) -> list:
-    """The standard callback list for ``run`` (a ``mmkeras.training.run.Run``)."""
-    callbacks = [
-        LearningRateLogger(),
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.BackupAndRestore(str(run.backup_dir), save_freq=backup_every, delete_checkpoint=True),
-    ]
+@dataclass
+class RunCallbacks:
+    """The list for ``fit``, and the two the trainer reads: where training is, and its history."""
+
+    callbacks: list
+    position: Position
+    history: EpochLog
+
+
+def build_callbacks(run, train_config, validation_data, class_names, *, steps_per_epoch: int, backup_every: int,
+                    state=None, is_chief: bool = True) -> RunCallbacks:
+    """The standard callbacks for ``run`` (a ``mmkeras.training.run.Run``), resuming from ``state``
+    (a ``mmkeras.training.backup.SavedState``) when given."""
+    position = Position(train_config.epochs, steps_per_epoch)
+    history = EpochLog(run.csv_log if is_chief else None)
+    rate = build_schedule(train_config, steps_per_epoch)
+    callbacks = [position, LearningRateLogger(rate, steps_per_epoch), DivergenceGuard(position), history]
+    stateful = {"history": history}
     if is_chief:
-        checkpoint = keras.callbacks.ModelCheckpoint(
-            str(run.best_model), monitor="val_loss", mode="min", save_best_only=True
-        )
-        if previous_best is not None:  # a resumed run keeps the best it already saved
-            checkpoint.best = previous_best
-        callbacks += [
-            checkpoint,
-            keras.callbacks.CSVLogger(str(run.csv_log), append=True),
-            keras.callbacks.TensorBoard(log_dir=str(run.log_dir), update_freq="epoch"),
-        ]
+        best = BestModel(run.best_model)
+        stateful["best_model"] = best
+        callbacks += [best, keras.callbacks.TensorBoard(log_dir=str(run.log_dir), update_freq="epoch")]
         if validation_data is not None:
             callbacks.append(ConfusionMatrixImage(validation_data, class_names, run.log_dir))
     if train_config.early_stopping_patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=train_config.early_stopping_patience, restore_best_weights=False
-            )
-        )
-    return callbacks
+        stateful["early_stopping"] = ResumableEarlyStopping(train_config.early_stopping_patience)
+        callbacks.append(stateful["early_stopping"])
+    history.set_state([])  # a fresh start: rows from an attempt killed before its first backup go
+    callbacks.append(RunBackup(BackupStore(run.backup_dir), position, every=backup_every, stateful=stateful,
+                               state=state))
+    return RunCallbacks(callbacks, position, history)

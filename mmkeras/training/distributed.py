@@ -33,19 +33,19 @@ import socket
 import types
 
 
-def free_port() -> int:
-    """A TCP port on localhost that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
 def local_tf_configs(num_workers: int) -> list[str]:
     """``TF_CONFIG`` values (JSON) for ``num_workers`` worker processes on this machine, one per
     worker index, on free ports; worker 0 is the chief."""
     if num_workers < 1:
         raise ValueError(f"num_workers must be at least 1, received {num_workers}")
-    cluster = {"worker": [f"localhost:{free_port()}" for _ in range(num_workers)]}
+    probes = [socket.socket() for _ in range(num_workers)]
+    try:  # every probe stays bound until all are chosen, so no two workers get the same port
+        for probe in probes:
+            probe.bind(("localhost", 0))
+        cluster = {"worker": [f"localhost:{probe.getsockname()[1]}" for probe in probes]}
+    finally:
+        for probe in probes:
+            probe.close()
     return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(num_workers)]
 
 

@@ -3,11 +3,13 @@
 ```
 RUN/
   config.yaml         the resolved config (manifest paths absolute)
-  run.json            status, backend, strategy, replicas, epochs done, versions
+  run.json            status (training | complete | failed, with the failure), backend, strategy,
+                      replicas, epochs done, versions
   preprocessor/       the adapted Preprocessor (vocabularies, statistics, class names)
-  best.keras          best model by validation loss
+  best.keras          best model by validation loss (written atomically: temp file, then rename)
   last.keras          model after the last epoch
-  backup/             BackupAndRestore state (deleted when training completes)
+  backup/             training state at each epoch end and every few steps (deleted when complete)
+  train.lock          held while a training runs here (a second one is refused)
   logs/               TensorBoard event files (train/, validation/)
   training_log.csv    one row per epoch (appended across resumes)
   history.json        the same as JSON
@@ -18,6 +20,8 @@ Example:
     >>> run = Run("/tmp/some-run")
     >>> run.best_model.name
     'best.keras'
+    >>> run.failure_message({"status": "failed", "failure": {"reason": "the loss became nan"}})
+    '/tmp/some-run is a failed run (the loss became nan); its model is not usable: train it again'
 """
 
 from __future__ import annotations
@@ -27,6 +31,19 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from mmkeras.training.atomic import write_text_atomically
+
+
+class RunFailedError(RuntimeError):
+    """Training stopped without a usable model (the loss became NaN); the message names epoch and step.
+
+    ``failure`` is what run.json records about it: ``reason`` (a short phrase) and the message.
+    """
+
+    def __init__(self, message: str, failure: dict | None = None):
+        super().__init__(message)
+        self.failure = {"message": message, **(failure or {})}
 
 
 @dataclass
@@ -47,25 +64,45 @@ class Run:
     log_dir = property(lambda self: self.run_dir / "logs")
     csv_log = property(lambda self: self.run_dir / "training_log.csv")
     history_file = property(lambda self: self.run_dir / "history.json")
+    lock_file = property(lambda self: self.run_dir / "train.lock")
 
     def status(self) -> dict:
         """The contents of run.json ({} for a run that never started)."""
         if not self.status_file.exists():
             return {}
-        return json.loads(self.status_file.read_text())
+        try:
+            return json.loads(self.status_file.read_text())
+        except ValueError as error:
+            raise ValueError(f"{self.status_file} is not valid JSON ({error}); delete it to let the run "
+                             "resume from its backup") from None
 
     def update_status(self, **values) -> dict:
         status = self.status() | values | {"updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.status_file.write_text(json.dumps(status, indent=2))
+        write_text_atomically(self.status_file, json.dumps(status, indent=2))
         return status
 
     @property
     def complete(self) -> bool:
         return self.status().get("status") == "complete"
 
+    def failure_message(self, status: dict | None = None) -> str | None:
+        """Why this run's model must not be used (None unless run.json says ``failed``)."""
+        status = self.status() if status is None else status
+        if status.get("status") != "failed":
+            return None
+        failure = status.get("failure", {})
+        reason = failure.get("reason", failure.get("message", "see run.json"))
+        return f"{self.run_dir} is a failed run ({reason}); its model is not usable: train it again"
+
     def model_path(self) -> Path:
-        """The model to evaluate or export: the best checkpoint, else the last one."""
+        """The model to evaluate or export: the best checkpoint, else the last one.
+
+        Raises ``RunFailedError`` for a failed run (evaluate and export both come through here).
+        """
+        refusal = self.failure_message()
+        if refusal:
+            raise RunFailedError(refusal)
         for path in (self.best_model, self.last_model):
             if path.exists():
                 return path

@@ -25,6 +25,8 @@ from typing import Any, Callable
 
 import keras
 
+from mmkeras.training.auto import resolve_jit_compile
+
 TF_ONLY = ("mirrored", "multi_worker")
 
 
@@ -38,6 +40,7 @@ class DistributionPlan:
     scope: Callable[[], contextlib.AbstractContextManager] = field(default=contextlib.nullcontext)
     is_chief: bool = True
     worker_index: int = 0
+    jit_compile: bool = False  # train.jit_compile resolved for this backend and strategy
 
     @property
     def is_tf_distributed(self) -> bool:
@@ -197,8 +200,9 @@ def _jax_plan(name: str) -> DistributionPlan:
 
 
 def build_strategy(train_config) -> DistributionPlan:
-    """Create the plan for ``train_config.strategy`` on the current Keras backend, and check that the
-    speed settings are ones that strategy can run (refusing the rest with a clear message)."""
+    """Create the plan for ``train_config.strategy`` on the current Keras backend, resolve
+    ``train.jit_compile`` for it (``auto``: ``mmkeras.training.auto``), and check that the speed
+    settings are ones that strategy can run (refusing the rest with a clear message)."""
     backend = keras.backend.backend()
     plan = _jax_plan(train_config.strategy) if backend == "jax" else _tf_plan(train_config.strategy)
     if train_config.batch_size % plan.num_replicas:
@@ -206,23 +210,25 @@ def build_strategy(train_config) -> DistributionPlan:
             f"train.batch_size={train_config.batch_size} is the global batch and must divide evenly among the "
             f"{plan.num_replicas} replicas of strategy {plan.name}"
         )
-    if backend == "jax" and plan.name == "data_parallel" and plan.num_replicas > 1 and not train_config.jit_compile:
+    plan.jit_compile = resolve_jit_compile(train_config.jit_compile, backend, plan.name)
+    if backend == "jax" and plan.name == "data_parallel" and plan.num_replicas > 1 and not plan.jit_compile:
         # Measured (benchmarks/train_throughput.py, jax 0.10, 2 host devices): eager steps under
         # DataParallel crashed the process natively; jitted steps train (and are what TPUs need anyway).
         keras.distribution.set_distribution(None)
         raise ValueError(
             "train.jit_compile=false is not supported with train.strategy=data_parallel on several devices "
-            "under the JAX backend; set train.jit_compile=true"
+            "under the JAX backend; set train.jit_compile=auto (or true)"
         )
     if backend == "tensorflow" and plan.name in ("mirrored", "multi_worker") and plan.num_replicas > 1:
         # Measured with Keras 3.15 / TF 2.21 (docs/distributed.md): under Mirrored, steps_per_execution>1
         # fails with "You must feed a value for placeholder tensor" (keras-team/keras#19246) and
         # jit_compile=True with "Trying to access resource ... located in device"; the multi-worker
         # step in mmkeras.training.distributed runs one step per call without XLA.
-        if train_config.jit_compile:
+        if plan.jit_compile:
             raise ValueError(
                 f"train.jit_compile=true does not work under train.strategy={plan.name} with Keras 3 on the "
-                "TensorFlow backend; set train.jit_compile=false, or use train.backend=jax with data_parallel"
+                "TensorFlow backend; set train.jit_compile=auto (or false), or use train.backend=jax with "
+                "data_parallel"
             )
         if train_config.steps_per_execution > 1:
             raise ValueError(

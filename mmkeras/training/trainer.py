@@ -1,28 +1,43 @@
-"""``train(config) -> Run``: preprocessor, pipeline, model, strategy and callbacks in one call.
+"""``train(config) -> Run``: one training run, in named stages.
 
-A run directory that already holds an unfinished run is resumed from its last backup (the same
-command, run again after a crash or a SIGKILL, finishes the planned epochs); a finished run is left
-as it is unless ``overwrite=True``.
+1. ``check_before_run``, ``count_steps_per_epoch``: data prepared, manifests and label sets checked,
+   batch size against the train split; nothing written yet.
+2. ``RunLock``, ``open_run``: the run directory and its lock (a second training there is
+   refused), the config, and the backup to resume from, if any.
+3. ``load_or_fit_preprocessor``: the run's adapted preprocessor.
+4. ``build_compiled_model``: model, loss, optimizer and metrics inside the strategy's scope.
+5. ``fit_run``: ``fit`` from the backup's exact position (epoch, step, optimizer step), one call
+   for a resumed partial epoch and one for the rest, on batches that depend only on (seed, epoch).
+6. ``finish_run``: last/best models and history written atomically, run.json ``complete``.
 
-Example (not run here: it trains):
-    run = train(load_config("configs/digits.yaml", ["train.epochs=2"]), run_dir="runs/demo")
-    print(run.status()["val_accuracy"])
+A run directory that holds an unfinished run is resumed from its last backup: the same command, run
+again after a crash or a SIGKILL at any moment, continues where the backup was taken and trains the
+planned epochs once. A finished run is left as it is unless ``overwrite=True``. A loss that becomes
+NaN marks the run ``failed`` and raises ``RunFailedError`` naming epoch and step.
+
+Example:
+    >>> fit_segments((0, 0), epochs=4), fit_segments((1, 5), epochs=4), fit_segments((4, 0), epochs=4)
+    ([(0, 4, 0)], [(1, 2, 5), (2, 4, 0)], [])
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from mmkeras.config import Config, ConfigError, load_config, save_config
+from mmkeras.config import Config, load_config, save_config
+from mmkeras.errors import ConfigError
+from mmkeras.training.atomic import remove_partials, replace_atomically, save_model_atomically, write_text_atomically
 from mmkeras.training.backend import select_backend
-from mmkeras.training.run import Run
+from mmkeras.training.backup import BackupError, BackupStore, build_and_restore, kill_point
+from mmkeras.training.lock import RunLock
+from mmkeras.training.run import Run, RunFailedError
 
-DEFAULT_CONFIG = "configs/digits.yaml"
+DEFAULT_CONFIG = "digits"  # bundled: mmkeras/configs/digits.yaml
 
 
 def resolve_run_config(config_path: str | None, overrides: list[str], run_dir: str | None) -> Config:
@@ -49,105 +64,27 @@ def ensure_data(config: Config) -> None:
         datasets.ensure_prepared(config.data.prepare, Path(train_path).parent)
 
 
-def build_loss(train_config):
-    """Cross-entropy (with label smoothing) or focal loss, on one-hot labels."""
-    import keras
+def check_before_run(config: Config) -> None:
+    """What can fail before any work: the data prepared, every manifest read, label sets checked
+    (``mmkeras.data.preflight``). No run directory exists yet, and TensorFlow has not started (a
+    multi-worker strategy must be created first)."""
+    from mmkeras.data.preflight import check_before_training
 
-    if train_config.loss == "focal":
-        return keras.losses.CategoricalFocalCrossentropy(
-            gamma=train_config.focal_gamma, label_smoothing=train_config.label_smoothing
+    ensure_data(config)
+    check_before_training(config)
+
+
+def count_steps_per_epoch(config: Config) -> int:
+    """Full batches in the train split, refusing a batch size larger than the split."""
+    from mmkeras.data.pipeline import num_examples
+
+    batch_size = config.train.batch_size
+    train_count = num_examples(config, "train")
+    if train_count // batch_size == 0:
+        raise ConfigError(
+            f"train.batch_size={batch_size} is larger than the {train_count} training examples; lower it"
         )
-    return keras.losses.CategoricalCrossentropy(label_smoothing=train_config.label_smoothing)
-
-
-def build_optimizer(train_config, steps_per_epoch: int):
-    """AdamW/Adam/SGD with optional linear warm-up then cosine decay, and gradient clipping."""
-    import keras
-
-    total = max(1, train_config.epochs * steps_per_epoch)
-    warmup = int(train_config.warmup_epochs * steps_per_epoch)
-    rate = train_config.learning_rate
-    if train_config.schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup else rate,
-            decay_steps=max(1, total - warmup),
-            warmup_target=rate if warmup else None,
-            warmup_steps=warmup,
-        )
-    clip = {"clipnorm": train_config.clipnorm} if train_config.clipnorm else {}
-    if train_config.optimizer == "adamw":
-        return keras.optimizers.AdamW(learning_rate=rate, weight_decay=train_config.weight_decay, **clip)
-    if train_config.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=rate, **clip)
-    return keras.optimizers.SGD(learning_rate=rate, momentum=0.9, **clip)
-
-
-def balanced_class_weights(label_ids, num_classes: int) -> list[float]:
-    """``n / (k * count_c)`` per class (scikit-learn's "balanced"); absent classes get 0.
-
-    Example:
-        >>> balanced_class_weights([0, 0, 0, 1], 2)
-        [0.6666666666666666, 2.0]
-    """
-    counts = [0] * num_classes
-    for label in label_ids:
-        counts[int(label)] += 1
-    total = sum(counts)
-    return [total / (num_classes * c) if c else 0.0 for c in counts]
-
-
-def _train_label_ids(config: Config, preprocessor) -> list[int]:
-    """Class ids of the training rows, read from the manifest's label column (no file decoding)."""
-    from mmkeras.data.pipeline import row_dataset, split_path
-
-    rows, _ = row_dataset(split_path(config, "train"), preprocessor)
-    batches = rows.map(lambda row: preprocessor.encode_label(row["_label"])).batch(4096)
-    return [int(i) for batch in batches for i in batch.numpy() if i >= 0]
-
-
-def _training_targets(dataset, model, num_classes: int, class_weights=None):
-    """(features, label) -> (features, one-hot per output[, sample weights]).
-
-    With auxiliary heads (outputs ``aux_<column>``), each one's loss only counts the examples where
-    its column is present: a missing modality must not be trained to predict the label.
-    """
-    import tensorflow as tf
-
-    names = list(model.output_names)
-    weights = tf.constant(class_weights, tf.float32) if class_weights else None
-
-    def to_targets(features, label):
-        one_hot = tf.one_hot(label, num_classes)
-        example_weight = tf.gather(weights, label) if weights is not None else tf.ones_like(label, tf.float32)
-        if len(names) == 1:
-            return (features, one_hot) if weights is None else (features, one_hot, example_weight)
-        sample_weight = {
-            name: example_weight * features[f"{name[len('aux_'):]}_present"] if name.startswith("aux_")
-            else example_weight
-            for name in names
-        }
-        return features, {name: one_hot for name in names}, sample_weight
-
-    return dataset.map(to_targets, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def _shard_by_data(dataset):
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
-
-
-def _load_or_fit_preprocessor(run: Run, config: Config):
-    from mmkeras.data.pipeline import fit_preprocessor
-    from mmkeras.data.preprocessor import Preprocessor
-
-    if run.preprocessor_dir.exists():
-        return Preprocessor.load(run.preprocessor_dir)
-    preprocessor = fit_preprocessor(config)
-    preprocessor.save(run.preprocessor_dir)
-    return preprocessor
+    return train_count // batch_size
 
 
 def _versions() -> dict:
@@ -160,107 +97,187 @@ def _versions() -> dict:
             "python": sys.version.split()[0]}
 
 
-def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
-    """Train ``config`` into ``run_dir`` (resuming an unfinished run there) and return the ``Run``."""
-    backend = select_backend(config.train.backend)
-    run = Run(run_dir or default_run_dir(config))
-    if overwrite and run.run_dir.exists():
-        shutil.rmtree(run.run_dir)
-    if run.complete:
-        print(f"{run.run_dir} already holds a complete run ({run.status().get('epochs_done')} epochs); "
-              "nothing to do (pass another --run-dir to train again)")
-        return run
-
+def open_run(run: Run, config: Config, plan, *, steps_per_epoch: int, overwrite: bool):
+    """Clear (``overwrite``) or tidy the locked run directory, save the config, and return the
+    backup to resume from (None for a fresh start)."""
+    if overwrite:
+        for path in run.run_dir.iterdir():
+            if path != run.lock_file:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+    remove_partials(run.run_dir)
+    replace_atomically(run.config_file, lambda temp: save_config(config, temp))
+    state = BackupStore(run.backup_dir).load()
+    if state is not None and state.position[1] and state.meta.get("steps_per_epoch") != steps_per_epoch:
+        raise BackupError(
+            f"the backup {state.path} was taken mid-epoch at {state.meta.get('steps_per_epoch')} steps per epoch, "
+            f"and this config makes {steps_per_epoch} (train.batch_size or the train split changed); use the "
+            f"same settings, or delete {run.backup_dir} to train this run again from its first epoch"
+        )
     import keras
 
-    from mmkeras.data.errors import data_errors
-    from mmkeras.data.pipeline import build_dataset, num_examples
-    from mmkeras.models.factory import build_model, loss_weights
-    from mmkeras.training.callbacks import build_callbacks
-    from mmkeras.training.strategy import build_strategy
-
-    ensure_data(config)
     train_config = config.train
-    keras.utils.set_random_seed(train_config.seed)
-    plan = build_strategy(train_config)
-    if not plan.is_chief:  # non-chief workers write their copies beside the chief's
-        run = Run(run.run_dir / "workers" / str(plan.worker_index))
-    run.run_dir.mkdir(parents=True, exist_ok=True)
-    resumed = run.backup_dir.exists()
-    save_config(config, run.config_file)
-    preprocessor = _load_or_fit_preprocessor(run, config)
+    run.update_status(status="training", failure=None, backend=keras.backend.backend(), strategy=plan.name,
+                      replicas=plan.num_replicas, precision=train_config.precision, jit_compile=plan.jit_compile,
+                      epochs_planned=train_config.epochs, batch_size=train_config.batch_size, versions=_versions())
+    return state
+
+
+def load_or_fit_preprocessor(run: Run, config: Config):
+    from mmkeras.data.pipeline import fit_preprocessor
+    from mmkeras.data.preprocessor import Preprocessor
+
+    if run.preprocessor_dir.exists():
+        return Preprocessor.load(run.preprocessor_dir)
+    preprocessor = fit_preprocessor(config)
     if preprocessor.num_classes < 2:
         raise ConfigError(
             f"the training split {config.data.train} has {preprocessor.num_classes} class(es) in column "
             f"{config.data.label!r} ({preprocessor.class_names}); a classifier needs at least 2"
         )
-    run.update_status(status="training", backend=backend, strategy=plan.name, replicas=plan.num_replicas,
-                      precision=train_config.precision, epochs_planned=train_config.epochs,
-                      batch_size=train_config.batch_size, versions=_versions())
+    preprocessor.save(run.preprocessor_dir)
+    return preprocessor
 
-    batch_size = train_config.batch_size
-    train_count = num_examples(config, "train")
-    steps_per_epoch = train_count // batch_size
-    if steps_per_epoch == 0:
-        raise ConfigError(
-            f"train.batch_size={batch_size} is larger than the {train_count} training examples; lower it"
-        )
-    static_batches = train_config.jit_compile or plan.name == "tpu"
-    class_weights = None
-    if train_config.class_weight == "balanced":
-        class_weights = balanced_class_weights(_train_label_ids(config, preprocessor), preprocessor.num_classes)
 
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(train_config.precision)
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """The global Keras dtype policy set to ``name`` while the model is built and trained."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
     try:
-        with plan.scope():
-            model = build_model(config.model, preprocessor)
-            model.compile(
-                optimizer=build_optimizer(train_config, steps_per_epoch),
-                loss=build_loss(train_config) if len(model.outputs) == 1
-                else {name: build_loss(train_config) for name in model.output_names},
-                metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")] if len(model.outputs) == 1
-                else {"probabilities": [keras.metrics.CategoricalAccuracy(name="accuracy")]},
-                loss_weights=loss_weights(config.model, preprocessor),
-                jit_compile=train_config.jit_compile,
-                steps_per_execution=train_config.steps_per_execution,
-            )
-            model = plan.prepare_model(model)
-        train_data = _training_targets(
-            build_dataset(config, "train", preprocessor, training=True, batch_size=batch_size),
-            model, preprocessor.num_classes, class_weights)
-        validation_data = None
-        if config.data.validation:
-            validation_data = _training_targets(
-                build_dataset(config, "validation", preprocessor, training=False, batch_size=batch_size,
-                              drop_remainder=static_batches),
-                model, preprocessor.num_classes)
-        if plan.name == "multi_worker":
-            train_data = _shard_by_data(train_data)
-            validation_data = _shard_by_data(validation_data) if validation_data is not None else None
-        previous = [row["val_loss"] for row in run.epoch_rows() if "val_loss" in row]
-        callbacks = build_callbacks(
-            run, train_config, validation_data, preprocessor.class_names, is_chief=plan.is_chief,
-            backup_every=max(1, min(50, steps_per_epoch // 2)), previous_best=min(previous) if previous else None)
-        if resumed:
-            print(f"resuming {run.run_dir} from its backup")
-        start = time.time()
-        with data_errors(config, preprocessor):  # a bad file met mid-training: a DataError naming the row
-            model.fit(train_data, validation_data=validation_data, epochs=train_config.epochs,
-                      callbacks=callbacks, verbose=train_config.verbose)
-        seconds = time.time() - start
-        model.save(run.last_model)
-        if not run.best_model.exists():
-            model.save(run.best_model)
+        yield
     finally:
-        keras.config.set_dtype_policy(previous_policy)
-        if backend == "jax":
-            keras.distribution.set_distribution(None)
+        keras.config.set_dtype_policy(previous)
 
-    rows = run.epoch_rows()
-    run.history_file.write_text(json.dumps(rows, indent=2))
-    last = rows[-1] if rows else {}
-    run.update_status(status="complete", epochs_done=len(rows), train_seconds=round(seconds, 2),
+
+def build_compiled_model(config: Config, preprocessor, plan, steps_per_epoch: int):
+    import keras
+
+    from mmkeras.models.factory import build_model, loss_weights
+    from mmkeras.training.objective import build_loss, build_optimizer
+
+    train_config = config.train
+    with plan.scope():
+        model = build_model(config.model, preprocessor)
+        single = len(model.outputs) == 1
+        accuracy = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        loss = build_loss(train_config) if single else {name: build_loss(train_config) for name in model.output_names}
+        model.compile(
+            optimizer=build_optimizer(train_config, steps_per_epoch),
+            loss=loss,
+            metrics=accuracy if single else {"probabilities": accuracy},
+            loss_weights=loss_weights(config.model, preprocessor),
+            jit_compile=plan.jit_compile,
+            steps_per_execution=train_config.steps_per_execution,
+        )
+        return plan.prepare_model(model)
+
+
+def fit_segments(start: tuple[int, int], epochs: int, stopped: bool = False) -> list[tuple[int, int, int]]:
+    """``(initial_epoch, epochs, steps skipped)`` for each ``fit`` call that continues from ``start``
+    (epoch, steps of it done): a partial epoch needs a call of its own (its ``steps_per_epoch`` is
+    shorter). A run already past its last epoch (or stopped early) has nothing left to fit."""
+    epoch, step = start
+    if stopped or epoch >= epochs:
+        return []
+    if step == 0:
+        return [(epoch, epochs, 0)]
+    return [(epoch, epoch + 1, step)] + ([(epoch + 1, epochs, 0)] if epoch + 1 < epochs else [])
+
+
+def fit_run(config: Config, run: Run, model, preprocessor, plan, state, *, steps_per_epoch: int):
+    """Train from ``state``'s position (or the start); returns the ``RunCallbacks`` (with history)."""
+    from mmkeras.data.diagnosis import data_errors
+    from mmkeras.data.pipeline import build_dataset
+    from mmkeras.training.auto import resolve_verbose
+    from mmkeras.training.callbacks import build_callbacks
+    from mmkeras.training.fit_data import class_weights, shard_by_data, training_targets
+
+    train_config, batch_size = config.train, config.train.batch_size
+    weights = class_weights(config, preprocessor)
+    static_batches = plan.jit_compile or plan.name == "tpu"
+
+    def prepared(dataset, weights=None):
+        dataset = training_targets(dataset, model, preprocessor.num_classes, weights)
+        return shard_by_data(dataset) if plan.name == "multi_worker" else dataset
+
+    def train_batches(first_epoch: int, skip_batches: int):
+        return prepared(build_dataset(config, "train", preprocessor, training=True, batch_size=batch_size,
+                                      repeat=True, first_epoch=first_epoch, skip_batches=skip_batches), weights)
+
+    validation_data = None
+    if config.data.validation:
+        validation_data = prepared(build_dataset(config, "validation", preprocessor, training=False,
+                                                 batch_size=batch_size, drop_remainder=static_batches))
+    callbacks = build_callbacks(run, train_config, validation_data, preprocessor.class_names,
+                                steps_per_epoch=steps_per_epoch, backup_every=max(1, min(50, steps_per_epoch // 2)),
+                                state=state, is_chief=plan.is_chief)
+    start, stopped = (state.position, bool(state.meta.get("stopped"))) if state else ((0, 0), False)
+    if state is not None:
+        print(f"resuming {run.run_dir} from its backup {state.path.name}: epoch {start[0] + 1}/{train_config.epochs}, "
+              f"{start[1]} of {steps_per_epoch} steps done")
+        build_and_restore(model, state, train_batches(0, 0).element_spec, plan.scope)
+    with data_errors(config, preprocessor):  # a bad file met mid-training: a DataError naming the row
+        for first, end, skip in fit_segments(start, train_config.epochs, stopped):
+            callbacks.position.start(first, skip)
+            train_data = train_batches(first, skip)
+            model.fit(train_data, validation_data=validation_data, initial_epoch=first, epochs=end,
+                      steps_per_epoch=steps_per_epoch - skip, callbacks=callbacks.callbacks,
+                      verbose=resolve_verbose(train_config.verbose))
+            if model.stop_training:  # early stopping
+                break
+    return callbacks
+
+
+def finish_run(run: Run, model, history: list[dict], *, seconds: float, resumed: bool, has_validation: bool) -> Run:
+    kill_point("finish")
+    save_model_atomically(model, run.last_model)
+    if not has_validation or not run.best_model.exists():
+        save_model_atomically(model, run.best_model)
+    write_text_atomically(run.history_file, json.dumps(history, indent=2))
+    last = history[-1] if history else {}
+    run.update_status(status="complete", epochs_done=len(history), train_seconds=round(seconds, 2),
                       parameters=int(model.count_params()), resumed=resumed,
                       **{k: last[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in last})
+    BackupStore(run.backup_dir).clear()  # after "complete": a kill in between leaves a run that is done
     return run
+
+
+def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
+    """Train ``config`` into ``run_dir`` (resuming an unfinished run there) and return the ``Run``."""
+    backend = select_backend(config.train.backend)
+    run = Run(run_dir or default_run_dir(config))
+    if run.complete and not overwrite:
+        BackupStore(run.backup_dir).clear()
+        print(f"{run.run_dir} already holds a complete run ({run.status().get('epochs_done')} epochs); "
+              "nothing to do (pass another --run-dir to train again)")
+        return run
+    check_before_run(config)
+
+    import keras
+
+    from mmkeras.training.strategy import build_strategy
+
+    keras.utils.set_random_seed(config.train.seed)
+    plan = build_strategy(config.train)
+    if not plan.is_chief:  # non-chief workers write their copies beside the chief's
+        run = Run(run.run_dir / "workers" / str(plan.worker_index))
+    try:
+        steps = count_steps_per_epoch(config)
+        with RunLock(run.run_dir):
+            state = open_run(run, config, plan, steps_per_epoch=steps, overwrite=overwrite)
+            preprocessor = load_or_fit_preprocessor(run, config)
+            with dtype_policy(config.train.precision):
+                model = build_compiled_model(config, preprocessor, plan, steps)
+                start = time.time()
+                try:
+                    callbacks = fit_run(config, run, model, preprocessor, plan, state, steps_per_epoch=steps)
+                except RunFailedError as error:
+                    run.update_status(status="failed", failure=error.failure)
+                    raise
+                return finish_run(run, model, callbacks.history.rows, seconds=time.time() - start,
+                                  resumed=state is not None, has_validation=bool(config.data.validation))
+    finally:
+        if backend == "jax":
+            keras.distribution.set_distribution(None)

@@ -169,3 +169,24 @@ def test_same_tensors_under_the_jax_backend(digits_dir):
     jax_run = np.load(digits_dir / "jax.npz")
     for key, value in p.preprocess(raw).items():
         np.testing.assert_array_equal(jax_run[key], value.numpy())
+
+
+def test_skip_reports_each_dropped_row_once_across_adapt_and_every_epoch(digits_dir, capfd):
+    _bad_rows_dir(digits_dir)
+    (digits_dir / "train.csv").write_text(
+        "image,audio,label\nimages/0.png,audio/0.wav,cat\nimages/1.png,audio/fake.wav,dog\n"
+        "images/text.png,audio/2.wav,cat\nimages/3.png,audio/3.wav,dog\n")
+    config = make_config(digits_dir, features=FEATURES, on_error="skip", cache="memory")
+    p = pipeline.fit_preprocessor(config)  # the audio statistics pass meets the bad WAV first
+    dataset = pipeline.build_dataset(config, "train", p, training=True, batch_size=1, repeat=True)
+    assert len(list(dataset.take(4))) == 4  # two epochs of the two good rows
+    validation = pipeline.build_dataset(config, "train", p, training=False, batch_size=1)
+    assert len(list(validation)) == 2
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("mmkeras: skipped")]
+    assert lines == [
+        "mmkeras: skipped train.csv row 2, column audio: 'audio/fake.wav' is truncated (a chunk header is cut off)"
+        " (1 row dropped so far)",
+        "mmkeras: skipped train.csv row 3, column image: 'images/text.png' is not a PNG/JPEG/GIF/BMP/WebP image"
+        " (2 rows dropped so far)",
+    ]

@@ -19,9 +19,9 @@ def test_every_modality_default_is_registered():
 
 
 def test_registered_encoder_names():
-    assert registry.names("text_encoder") == ["bilstm", "conv1d", "embedding", "hub", "transformer"]
-    assert registry.names("image_encoder") == ["conv2d", "keras_app", "resnet"]
-    assert registry.names("audio_encoder") == ["conv1d", "crnn", "lstm"]
+    assert registry.names("text_encoder") == ["bilstm", "conv1d", "embedding", "hub", "keras_hub", "transformer"]
+    assert registry.names("image_encoder") == ["conv2d", "keras_app", "keras_hub", "resnet"]
+    assert registry.names("audio_encoder") == ["conv1d", "crnn", "keras_hub", "lstm"]
 
 
 def test_build_encoder_uses_modality_default_without_settings():

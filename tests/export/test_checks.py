@@ -12,8 +12,6 @@ import pytest
 import tensorflow as tf
 
 from mmkeras.config import config_from_dict
-from mmkeras.data.diagnosis import data_errors
-from mmkeras.data.errors import DataError
 from mmkeras.data.pipeline import build_dataset
 from mmkeras.data.preprocessor import Preprocessor
 from mmkeras.data.validate import validate
@@ -90,23 +88,27 @@ def _bad_files(png: bytes) -> dict:
     }
 
 
-def test_one_file_gets_one_verdict_in_validate_training_and_serving(served, real_files, run3, tmp_path):
+def test_one_file_gets_one_verdict_in_validate_training_and_serving(served, real_files, run3, tmp_path, capfd):
     png, wav = real_files
     preprocessor = Preprocessor.load(str(run3 / "preprocessor"))
     features = {name: dataclasses.asdict(f) for name, f in preprocessor.features.items()}
+    lines = ["text,image,audio,label", "one,,,1"]
     for name, (contents, column) in _bad_files(png).items():
         (tmp_path / name).write_bytes(contents)
-        row = {"text": "one", "image": "", "audio": "", "label": "1", column: name}
-        (tmp_path / "train.csv").write_text("text,image,audio,label\n" + ",".join(row.values()) + "\n")
-        config = config_from_dict({"data": {"train": "train.csv", "label": "label", "features": features,
-                                            "cache": "none"}}, source=str(tmp_path / "config.yaml"))
-        [bad] = validate(config)
-        with pytest.raises(DataError) as raised:
-            with data_errors(config, preprocessor, ["train"]):
-                list(build_dataset(config, "train", preprocessor, training=False, batch_size=1))
-        assert str(raised.value) == f"train.csv row 1, column {column}: '{name}' {bad.problem}"
-        serving_name = f"{column}_bytes"
-        _expect_error(served, re.escape(f"{serving_name}[0] {bad.problem}"), **{serving_name: [contents]})
+        lines.append(",".join(["one", name if column == "image" else "", name if column == "audio" else "", "1"]))
+    (tmp_path / "train.csv").write_text("\n".join(lines) + "\n")
+    config = config_from_dict({"data": {"train": "train.csv", "label": "label", "features": features,
+                                        "cache": "none", "on_error": "skip"}}, source=str(tmp_path / "config.yaml"))
+    bad = validate(config)
+    assert [row.path for row in bad] == list(_bad_files(png))
+    # Training: the skip policy reports every bad row with the sentence raise would stop with.
+    assert len(list(build_dataset(config, "train", preprocessor, training=False, batch_size=1))) == 1
+    skipped = capfd.readouterr().err
+    for row in bad:
+        assert f"skipped train.csv row {row.row}, column {row.column}: '{row.path}' {row.problem} (" in skipped
+        serving_name = f"{row.column}_bytes"
+        _expect_error(served, re.escape(f"{serving_name}[0] {row.problem}"),
+                      **{serving_name: [(tmp_path / row.path).read_bytes()]})
 
 
 def test_webp_images_are_accepted_everywhere(served, real_files):

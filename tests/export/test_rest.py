@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mmkeras.export import rest
-from mmkeras.export.predict import predict_request
+from mmkeras.export.predict import RequestRefusedError, predict_request
 
 
 def test_row_and_columnar_requests_parse_to_the_same_tensors():
@@ -78,3 +80,45 @@ def test_rest_round_trip_through_the_export(export3, tiny_data, tmp_path, form):
 
 def rest_outputs():
     return ["class_ids", "class_names", "probabilities", "top_k_class_names", "top_k_probabilities"]
+
+
+def _request(tmp_path, body) -> Path:
+    path = tmp_path / "request.json"
+    path.write_bytes(body if isinstance(body, bytes) else json.dumps(body).encode())
+    return path
+
+
+def test_ragged_and_empty_columnar_bodies(export3, tmp_path):
+    ragged = {"inputs": {"text": ["one", "two"], "image_bytes": [""], "audio_bytes": [""]}}
+    with pytest.raises(RequestRefusedError) as caught:
+        predict_request(export3.parent, _request(tmp_path, ragged))
+    assert str(caught.value) == "inputs have different batch lengths: audio_bytes has 1, image_bytes has 1, text has 2"
+    empty = {"inputs": {"text": [], "image_bytes": [], "audio_bytes": []}}
+    response = predict_request(export3.parent, _request(tmp_path, empty))
+    assert response == {"outputs": {name: [] for name in rest_outputs()}}
+
+
+def test_non_wav_audio_in_a_body_gets_the_serving_message(export3, tiny_data, tmp_path):
+    import io
+
+    import soundfile
+
+    samples, rate = soundfile.read(next((tiny_data / "audio").glob("3_*.wav")), dtype="int16")
+    flac = io.BytesIO()
+    soundfile.write(flac, samples, rate, format="FLAC")
+    body = {"instances": [{"text": "", "image_bytes": "",
+                           "audio_bytes": {"b64": base64.b64encode(flac.getvalue()).decode()}}]}
+    with pytest.raises(RequestRefusedError, match=r"^audio_bytes\[0\] .*WAV") as caught:
+        predict_request(export3.parent, _request(tmp_path, body))
+    assert caught.value.input_name == "audio_bytes"
+
+
+@pytest.mark.parametrize("content, error, message", [
+    (b"\xff\xfe{}", ValueError, "is not UTF-8 text (byte 0)"),
+    (b'{"instances": [', ValueError, "is not valid JSON (Expecting value at line 1, column 16)"),
+    (None, FileNotFoundError, "does not exist"),
+])
+def test_unreadable_request_files_are_named(export3, tmp_path, content, error, message):
+    path = tmp_path / "missing.json" if content is None else _request(tmp_path, content)
+    with pytest.raises(error, match=re.escape(f"request file {path} {message}")):
+        predict_request(export3.parent, path)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import tensorflow as tf
 
 from tests.export.conftest import keras_predictions, raw_rows
 from mmkeras.config import load_config
+from mmkeras.export.predict import load_signature
 from mmkeras.export.serving import METADATA_FILE, WARMUP_FILE, export_run
 from mmkeras.training.run import Run
 
@@ -124,7 +127,8 @@ def test_op_audit_only_core_tensorflow_and_tensorflow_text(export3):
     for meta_graph in proto.meta_graphs:
         functions |= {f.signature.name for f in meta_graph.graph_def.library.function}
     ops = saved_model_ops(export3) - functions  # calls of library functions are not ops
-    assert {"DecodeWav", "LookupTableFindV2", "Assert", "StatefulPartitionedCall"} <= ops
+    assert {"DecodeRaw", "DecodeImage", "LookupTableFindV2", "Assert", "StatefulPartitionedCall"} <= ops
+    assert not ops & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}  # TF Serving runs no Python
     outside = sorted(ops - core - text)
     assert not outside, f"ops outside core TensorFlow + tensorflow-text: {outside}"
 
@@ -159,3 +163,90 @@ def test_request_with_a_modality_left_empty_is_answered(export3, tiny_data):
     probabilities = out["probabilities"].numpy()
     assert probabilities.shape == (2, 4)
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
+
+
+def test_empty_request_gets_empty_outputs(export3):
+    empty = tf.constant([], tf.string)
+    out = load_signature(export3)(text=empty, image_bytes=empty, audio_bytes=empty)
+    shapes = {name: tuple(value.shape) for name, value in out.items()}
+    assert shapes == {"probabilities": (0, 4), "class_ids": (0,), "class_names": (0,),
+                      "top_k_class_names": (0, 3), "top_k_probabilities": (0, 3)}
+    assert out["class_ids"].dtype == tf.int64 and out["class_names"].dtype == tf.string
+
+
+@pytest.mark.parametrize("shape, shown", [((), "[]"), ((2, 1), "[2, 1]"), ((0, 1), "[0, 1]")])
+def test_wrong_rank_input_is_refused_naming_it(export3, shape, shown):
+    text = tf.reshape(tf.constant(["two"] * int(np.prod(shape)), tf.string), shape)
+    others = tf.constant([""] * (shape[0] if shape else 1), tf.string)
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        load_signature(export3)(text=text, image_bytes=others, audio_bytes=others)
+    assert f"[text must be a 1-D list of strings, one per example; got shape {shown}]" in caught.value.message
+
+
+def test_concurrent_exports_to_one_base_get_two_versions_and_keep_both(run2, tmp_path, monkeypatch):
+    from mmkeras.export import serving
+    from mmkeras.export.versions import reserved_versions, version_dirs
+
+    base = tmp_path / "base"
+    other = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from mmkeras.export.serving import export_run; "
+                               "print(export_run(sys.argv[1], sys.argv[2]))", str(run2), str(base)],
+        cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    write = serving.write_model_endpoint
+
+    def write_once_the_other_has_reserved(model, path):
+        # Hold this export (already holding its reservation) until the other process has its own.
+        deadline = time.monotonic() + 300
+        while len(reserved_versions(base)) + len(version_dirs(base)) < 2 and other.poll() is None:
+            assert time.monotonic() < deadline, "the other export never reserved a version"
+            time.sleep(0.1)
+        write(model, path)
+
+    monkeypatch.setattr(serving, "write_model_endpoint", write_once_the_other_has_reserved)
+    mine = export_run(run2, base)
+    out, err = other.communicate(timeout=300)
+    assert other.returncode == 0, err[-3000:]
+    theirs = Path(out.strip().splitlines()[-1])
+    assert sorted([mine.name, theirs.name]) == ["1", "2"]
+    assert sorted(p.name for p in base.iterdir()) == ["1", "2"]  # both kept, no staging left
+    for path in (mine, theirs):
+        metadata = json.loads((path / METADATA_FILE).read_text())
+        assert metadata["run_dir"] == str(run2.resolve()) and (path / "saved_model.pb").exists()
+        assert (path / WARMUP_FILE).exists() and (path / "variables" / "variables.index").exists()
+
+
+@pytest.mark.parametrize("full_disk", [
+    OSError(errno.ENOSPC, "No space left on device", "variables.data-00000-of-00001"),
+    tf.errors.ResourceExhaustedError(None, None, "variables.data-00000-of-00001; No space left on device"),
+])
+def test_full_disk_during_export_names_the_path_and_leaves_nothing(run2, tmp_path, monkeypatch, full_disk):
+    from mmkeras.export import serving
+
+    def write_until_the_disk_is_full(model, path):
+        Path(path).mkdir(parents=True)
+        (Path(path) / "saved_model.pb").write_bytes(b"\0" * 100)  # a partial file
+        raise full_disk
+
+    monkeypatch.setattr(serving, "write_model_endpoint", write_until_the_disk_is_full)
+    base = tmp_path / "base"
+    (base / "1").mkdir(parents=True)  # an earlier version stays untouched
+    with pytest.raises(OSError) as caught:
+        export_run(run2, base)
+    assert caught.value.errno == errno.ENOSPC
+    assert caught.value.strerror == (
+        f"no space left on device while exporting {run2} to {base / '2'} (written in {base / '.2-staging'}); "
+        "the partial export was removed and no version folder was written")
+    assert sorted(p.name for p in base.iterdir()) == ["1"]
+
+
+def test_failed_run_is_not_exported(run2, tmp_path):
+    import shutil
+
+    from mmkeras.training.run import RunFailedError
+
+    failed = tmp_path / "failed"
+    shutil.copytree(run2, failed)
+    Run(failed).update_status(status="failed", failure={"reason": "the loss became nan at epoch 1, step 2"})
+    with pytest.raises(RunFailedError, match=r"failed run \(the loss became nan at epoch 1, step 2\)"):
+        export_run(failed, tmp_path / "base")
+    assert not (tmp_path / "base").exists()

@@ -159,10 +159,12 @@ with plan.scope():
     model.compile(keras.optimizers.Adam(0.01), "categorical_crossentropy", metrics=["accuracy"])
     model = plan.prepare_model(model)
 history = model.fit(data, epochs=5, verbose=0).history
-print(json.dumps({"replicas": plan.num_replicas, "devices": list(plan.strategy.extended.worker_devices),
+print(json.dumps({"replicas": plan.num_replicas, "jit": plan.jit_compile,
+                  "devices": list(plan.strategy.extended.worker_devices),
                   "refused": refused, "loss": history["loss"], "accuracy": history["accuracy"][-1]}))
 """)
     assert result["replicas"] == 2 and [d[-5:] for d in result["devices"]] == ["CPU:0", "CPU:1"]
+    assert result["jit"] is False  # train.jit_compile: auto (the default) is off here, so not refused
     assert "jit_compile=true does not work under train.strategy=mirrored" in result["refused"]["jit"]
     assert "steps_per_execution=4 does not work under train.strategy=mirrored" in result["refused"]["spe"]
     assert "batch_size=7 is the global batch and must divide evenly among the 2 replicas" in result["refused"]["batch"]

@@ -11,33 +11,32 @@ window from those.
 
 Example:
     >>> import io, wave, numpy as np
-    >>> from types import SimpleNamespace
-    >>> feature = SimpleNamespace(sample_rate=8000, duration=0.5, frontend="logmel", frame_length=256,
-    ...     frame_step=128, fft_length=256, num_mel_bins=16, num_mfcc=13, normalize=False,
-    ...     max_bytes=10**6, spec_augment={})
+    >>> feature = AudioFeature(sample_rate=8000, duration=0.5, num_mel_bins=16, normalize=False)
     >>> buffer = io.BytesIO()
     >>> with wave.open(buffer, "wb") as w:
     ...     w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
     ...     w.writeframes((np.sin(np.arange(16000) * 0.1) * 3000).astype("<i2").tobytes())
     >>> column = AudioColumn("speech", feature)
     >>> column.decode(tf.constant(buffer.getvalue())).shape, column.spec.shape
-    (TensorShape([12000]), (30, 16))
+    (TensorShape([8000]), (30, 16))
     >>> column.problems(tf.constant([b"fLaC...", b"RIFF"]), serving=True).numpy()[0]
     b'is a FLAC file; the exported model takes WAV files (mmkeras predict converts other formats)'
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import math
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 import tensorflow as tf
 
+from mmkeras.config_schema import above, as_config_error, at_least
 from mmkeras.data.columns import audio_ops, wav
-from mmkeras.data.columns.base import Column
+from mmkeras.data.columns.base import Column, Feature
 from mmkeras.data.columns.bytes import four_cc, read_bytes, size_of
 from mmkeras.data.schema import FeatureSpec
 
@@ -48,6 +47,42 @@ _MIN_STD = 1e-5
 # Key of the per-example SpecAugment keep-mask that prepare() hands to featurize() through batch().
 _MASK_PREFIX = "_spec_augment_keep:"
 _COMPRESSED = ("FLAC", "OGG", "MP3")
+
+
+@dataclasses.dataclass
+class AudioFeature(Feature):
+    """An audio column: decoded, resampled to ``sample_rate``, cut/padded to ``duration``, featurized.
+
+    ``sample_rate`` defaults to 8000 Hz, or to the converter's rate when the column's encoder is a
+    KerasHub preset (whose converter then replaces ``frontend`` .. ``normalize``).
+    """
+
+    modality: str = "audio"
+    sample_rate: Optional[int] = None
+    duration: float = 1.0
+    frontend: str = "logmel"
+    frame_length: int = 256
+    frame_step: int = 128
+    fft_length: int = 256
+    num_mel_bins: int = 40
+    num_mfcc: int = 13
+    normalize: bool = True
+    max_bytes: int = 50_000_000
+    spec_augment: dict = dataclasses.field(default_factory=dict)
+    DEFAULTS: ClassVar[dict] = {"sample_rate": 8000}
+    CHOICES: ClassVar[dict] = {"frontend": ("waveform", "stft", "logmel", "mfcc")}
+
+    def check(self, where: str) -> None:
+        for key in ("frame_length", "frame_step", "fft_length", "num_mel_bins", "num_mfcc", "max_bytes"):
+            at_least(f"{where}.{key}", getattr(self, key), 1)
+        if self.sample_rate is not None:
+            at_least(f"{where}.sample_rate", self.sample_rate, 1)
+        above(f"{where}.duration", self.duration, 0)
+        if self.preset is None:
+            as_config_error(where, audio_ops.check_feature, self.resolved(), where)
+
+    def spec(self, column: str) -> FeatureSpec:
+        return FeatureSpec(column, "audio", audio_ops.feature_shape(self.resolved()), "float32")
 
 
 def _compressed_kind(contents: tf.Tensor) -> tf.Tensor:
@@ -90,6 +125,7 @@ class AudioColumn(Column):
     """An audio column; cells name sound files (or hold their bytes, from TFRecords)."""
 
     modality = "audio"
+    feature_class = AudioFeature
     reads_files = True
     raw_input_suffix = "_bytes"
     corrupt = "cannot be decoded"

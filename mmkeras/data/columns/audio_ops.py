@@ -11,7 +11,7 @@ Example:
     >>> import numpy as np
     >>> from types import SimpleNamespace
     >>> feature = SimpleNamespace(sample_rate=8000, duration=1.0, frontend="logmel", frame_length=256,
-    ...                           frame_step=128, fft_length=256, num_mel_bins=40)
+    ...                           frame_step=128, fft_length=256, num_mel_bins=40, num_mfcc=13)
     >>> tone = tf.constant(np.sin(np.arange(16000) * 0.1), tf.float32)
     >>> waveform = resample(tone, 16000, 8000)
     >>> waveform.shape, frontend(fix_length(waveform, feature), feature).shape, feature_shape(feature)

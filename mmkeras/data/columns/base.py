@@ -30,11 +30,40 @@ Example:
 from __future__ import annotations
 
 import abc
-from typing import Optional
+import dataclasses
+from typing import ClassVar, Optional
 
 import tensorflow as tf
 
 from mmkeras.data.schema import PRESENCE_SUFFIX, FeatureSpec
+
+
+@dataclasses.dataclass
+class Feature(abc.ABC):
+    """The settings of one ``data.features.<column>``: a dataclass per modality, whose fields are the
+    valid keys (checked at config load by ``check``).
+
+    ``preset`` is set from ``model.encoders.<column>.preset`` when the column's encoder is a KerasHub
+    preset; the column is then preprocessed by that preset's tokenizer / converter. Fields that a
+    preset supplies default to None: ``resolved()`` fills them with mmkeras's own defaults
+    (``DEFAULTS``) for columns without a preset.
+    """
+
+    modality: str = ""
+    preset: Optional[str] = None
+    DEFAULTS: ClassVar[dict] = {}
+    CHOICES: ClassVar[dict] = {}
+
+    def resolved(self):
+        """A copy with every None field of ``DEFAULTS`` set to its default."""
+        return dataclasses.replace(self, **{k: v for k, v in self.DEFAULTS.items() if getattr(self, k) is None})
+
+    def check(self, where: str) -> None:
+        """Fail naming ``<where>.<key>`` and the value when a setting is out of range."""
+
+    @abc.abstractmethod
+    def spec(self, column: str) -> FeatureSpec:
+        """The column's ``FeatureSpec`` before adapting (what the config check builds the model on)."""
 
 
 class Column(abc.ABC):
@@ -52,13 +81,18 @@ class Column(abc.ABC):
     """
 
     modality = ""
+    feature_class: type = Feature
     reads_files = False
     raw_input_suffix = ""
     corrupt = "cannot be decoded"
 
     def __init__(self, name: str, feature):
         self.name = name
-        self.feature = feature
+        self.feature = self.resolve(feature)
+
+    def resolve(self, feature):
+        """The settings the column works with: the feature with mmkeras's defaults filled in."""
+        return feature.resolved() if isinstance(feature, Feature) else feature
 
     # ------------------------------------------------------------------ description
     @property
@@ -90,6 +124,12 @@ class Column(abc.ABC):
 
     def set_state(self, state: dict) -> None:
         """Restore what ``get_state`` returned."""
+
+    def save_assets(self, directory: str) -> None:
+        """Write files the column needs besides ``get_state`` (a preset's tokenizer) to ``directory``."""
+
+    def load_assets(self, directory: str) -> None:
+        """Use the files ``save_assets`` wrote to ``directory``."""
 
     def resources(self) -> Optional[tf.Module]:
         """The ``tf.Module`` holding the column's tables (tracked by exports), or None."""

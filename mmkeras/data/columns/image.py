@@ -6,10 +6,7 @@ decoding it, so a file that claims tens of megapixels is refused before its pixe
 Augmentation (``augment``: flip, rotation, contrast, crop) runs per example in training only.
 
 Example:
-    >>> from types import SimpleNamespace
-    >>> feature = SimpleNamespace(height=4, width=4, channels=3, resize="pad", augment={},
-    ...                           max_bytes=10**6, max_pixels=10**6)
-    >>> column = ImageColumn("photo", feature)
+    >>> column = ImageColumn("photo", ImageFeature(height=4, width=4, channels=3))
     >>> png = tf.io.encode_png(tf.zeros([8, 8, 1], tf.uint8)).numpy()
     >>> column.decode(tf.constant(png)).shape, column.spec.shape
     (TensorShape([4, 4, 3]), (4, 4, 3))
@@ -19,31 +16,66 @@ Example:
 
 from __future__ import annotations
 
-from typing import Optional
+import dataclasses
+from typing import ClassVar, Optional
 
 import tensorflow as tf
 
+from mmkeras.config_schema import as_config_error, at_least, number_from_string
 from mmkeras.data.columns import image_ops
-from mmkeras.data.columns.base import Column
+from mmkeras.data.columns.base import Column, Feature
 from mmkeras.data.columns.bytes import attempt
 from mmkeras.data.columns.image_check import CORRUPT, image_problem
 from mmkeras.data.schema import FeatureSpec
 
-#: Decoded pixels allowed when the feature does not say (a 4000 x 4000 photo: 192 MB as float32).
-DEFAULT_MAX_PIXELS = 16_000_000
+
+@dataclasses.dataclass
+class ImageFeature(Feature):
+    """An image column: decoded (PNG/JPEG/GIF/BMP/WebP), resized to ``height x width x channels``, scaled.
+
+    ``height``, ``width`` and ``channels`` default to 28, 28 and 1, or to the converter's size and RGB
+    when the column's encoder is a KerasHub preset (``height``/``width`` then override its size).
+    ``max_pixels`` bounds the decoded pixels (all GIF frames counted; a 4000 x 4000 photo is 192 MB
+    as float32).
+    """
+
+    modality: str = "image"
+    height: Optional[int] = None
+    width: Optional[int] = None
+    channels: Optional[int] = None
+    resize: str = "pad"
+    max_bytes: int = 20_000_000
+    max_pixels: int = 16_000_000
+    augment: dict = dataclasses.field(default_factory=dict)
+    DEFAULTS: ClassVar[dict] = {"height": 28, "width": 28, "channels": 1}
+    CHOICES: ClassVar[dict] = {"resize": ("pad", "crop", "stretch"), "channels": (None, 1, 3, 4)}
+
+    def check(self, where: str) -> None:
+        """Numeric strings in ``augment`` become floats."""
+        for key in ("height", "width", "max_bytes", "max_pixels"):
+            if getattr(self, key) is not None:
+                at_least(f"{where}.{key}", getattr(self, key), 1)
+        if isinstance(self.augment, dict):
+            self.augment = {key: number_from_string(value) for key, value in self.augment.items()}
+        as_config_error(f"{where}.augment", image_ops.check_augment, self.augment, f"{where}.augment")
+
+    def spec(self, column: str) -> FeatureSpec:
+        resolved = self.resolved()
+        return FeatureSpec(column, "image", (resolved.height, resolved.width, resolved.channels), "float32")
 
 
 class ImageColumn(Column):
     """An image column; cells name image files (or hold their bytes, from TFRecords)."""
 
     modality = "image"
+    feature_class = ImageFeature
     reads_files = True
     raw_input_suffix = "_bytes"
     corrupt = CORRUPT
 
     @property
     def max_pixels(self) -> int:
-        return int(getattr(self.feature, "max_pixels", DEFAULT_MAX_PIXELS))
+        return int(self.feature.max_pixels)
 
     @property
     def spec(self) -> FeatureSpec:
@@ -54,10 +86,14 @@ class ImageColumn(Column):
         return tf.map_fn(lambda c: image_problem(c, self.feature.max_bytes, self.max_pixels), contents,
                          fn_output_signature=tf.string)
 
-    def decode(self, value: tf.Tensor) -> tf.Tensor:
+    def checked_bytes(self, value: tf.Tensor) -> tf.Tensor:
+        """``value`` behind an Assert that its header passes ``problems`` (before any pixel exists)."""
         usable = tf.equal(image_problem(value, self.feature.max_bytes, self.max_pixels), "")
         with tf.control_dependencies([tf.debugging.Assert(usable, ["image refused by its header check"])]):
-            return image_ops.decode(tf.identity(value), self.feature)
+            return tf.identity(value)
+
+    def decode(self, value: tf.Tensor) -> tf.Tensor:
+        return image_ops.decode(self.checked_bytes(value), self.feature)
 
     def serving_decode(self, value: tf.Tensor):
         # Corrupt data behind a good header fails in the decoder: ok=False, and the signature names it.

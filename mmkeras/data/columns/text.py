@@ -7,7 +7,6 @@ alphabetically) or, for ``tokenizer: wordpiece``, read from ``vocabulary_file`` 
 ``tf.Module``, so it runs in ``tf.data``, in a ``tf.function`` and in an exported SavedModel.
 
 Example:
-    >>> from mmkeras.config import TextFeature
     >>> feature = TextFeature(sequence_length=5, max_tokens=10)
     >>> vocab = build_vocabulary(["A cat.", "a dog", "a cat!"], feature)
     >>> vocab
@@ -23,13 +22,16 @@ Example:
 from __future__ import annotations
 
 import collections
-from typing import Iterable, Optional
+import dataclasses
+from typing import ClassVar, Iterable, Optional
 
 import tensorflow as tf
 
-from mmkeras.data.columns.base import Column
+from mmkeras.config_schema import at_least
+from mmkeras.data.columns.base import Column, Feature
 from mmkeras.data.columns.bytes import text_problems
 from mmkeras.data.schema import FeatureSpec
+from mmkeras.errors import ConfigError
 
 PADDING_ID = 0
 OOV_ID = 1
@@ -37,6 +39,40 @@ NUM_RESERVED_IDS = 2
 # Same set as keras.layers.TextVectorization's "lower_and_strip_punctuation".
 PUNCTUATION_PATTERN = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
 WORDPIECE_UNKNOWN = "[UNK]"
+
+
+@dataclasses.dataclass
+class TextFeature(Feature):
+    """A text column: standardized, tokenized to ``sequence_length`` ids (0 = padding, 1 = OOV).
+
+    ``sequence_length`` defaults to 32, or to the preset's when the column's encoder is a KerasHub
+    preset (whose tokenizer then replaces ``max_tokens`` .. ``vocabulary_file``).
+    """
+
+    modality: str = "text"
+    max_tokens: int = 5000
+    sequence_length: Optional[int] = None
+    standardize: str = "lower_and_strip_punctuation"
+    split: str = "whitespace"
+    tokenizer: str = "vectorize"
+    vocabulary_file: Optional[str] = None
+    DEFAULTS: ClassVar[dict] = {"sequence_length": 32}
+    CHOICES: ClassVar[dict] = {
+        "standardize": ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none"),
+        "split": ("whitespace", "character"),
+        "tokenizer": ("vectorize", "wordpiece"),
+    }
+
+    def check(self, where: str) -> None:
+        at_least(f"{where}.max_tokens", self.max_tokens, 3)  # padding, out-of-vocabulary, one token
+        if self.sequence_length is not None:
+            at_least(f"{where}.sequence_length", self.sequence_length, 1)
+        if self.tokenizer == "wordpiece" and not self.vocabulary_file:
+            raise ConfigError(f"{where}.tokenizer='wordpiece' needs {where}.vocabulary_file (a vocab.txt)")
+
+    def spec(self, column: str) -> FeatureSpec:
+        """Before adapting, ``vocab_size`` is at most ``max_tokens``."""
+        return FeatureSpec(column, "text", (self.resolved().sequence_length,), "int32", vocab_size=self.max_tokens)
 
 
 def standardize(text: tf.Tensor, mode: str) -> tf.Tensor:
@@ -132,6 +168,7 @@ class TextColumn(Column):
     """A text column: token ids ``int32[sequence_length]`` from a vocabulary adapted on train."""
 
     modality = "text"
+    feature_class = TextFeature
 
     def __init__(self, name: str, feature):
         super().__init__(name, feature)

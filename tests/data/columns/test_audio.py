@@ -69,6 +69,6 @@ def test_spec_augment_masks_bands_with_zeros():
 
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="unknown key data.features.audio.spec_augment.masks"):
-        audio.check_feature(AudioFeature(spec_augment={"masks": 1}), "data.features.audio")
+        AudioFeature(spec_augment={"masks": 1}).check("data.features.audio")
     with pytest.raises(ValueError, match="shorter than one frame"):
-        audio.check_feature(AudioFeature(duration=0.01), "data.features.audio")
+        AudioFeature(duration=0.01).check("data.features.audio")
