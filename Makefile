@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 # Model code must run on both Keras backends: these test folders run a second time under JAX.
 JAX_TESTS ?= tests/layers tests/encoders tests/models tests/jax
 
-.PHONY: demo test test-tf test-jax install install-dev clean
+.PHONY: demo test test-tf test-jax install install-dev wheel clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test-tf: $(VENV)/.dev
 
 test-jax: $(VENV)/.dev
 	KERAS_BACKEND=jax $(PY) -m pytest -q $(PYTEST_ARGS) $(wildcard $(JAX_TESTS))
+
+# The wheel the Colab notebooks install (their first cell): the package with its bundled configs and datasets.
+# Building it needs only pip (which fetches the build backend), not the dependencies .venv/.base installs.
+wheel:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip wheel --no-deps -w dist .
 
 clean:
 	rm -rf $(VENV) runs exports data .pytest_cache

@@ -63,14 +63,6 @@ def attach_presets(features: dict, encoders: dict) -> None:
             raise ConfigError(f"{where}.preset is required: a KerasHub preset name or a local preset directory")
         if feature.preset not in (None, handle):
             raise ConfigError(f"data.features.{column}.preset={feature.preset!r} contradicts {where}.preset={handle!r}")
-        read_preset_json(handle, "config.json", where)  # resolves the handle now, not after an epoch
         feature.preset = handle
-        if feature.modality == "image" and feature.channels not in (None, 3):
-            raise ConfigError(f"data.features.{column}.channels={feature.channels} contradicts {where}.preset="
-                              f"{handle!r}, whose backbone takes RGB images (3 channels); remove the key")
-        if feature.modality == "audio" and feature.sample_rate is not None:
-            rate = read_preset_json(handle, "audio_converter.json", where)["config"].get("sampling_rate")
-            if rate is not None and rate != feature.sample_rate:
-                raise ConfigError(f"data.features.{column}.sample_rate={feature.sample_rate} contradicts {where}.preset="
-                                  f"{handle!r}, whose audio converter takes {rate} Hz; remove the key (files are "
-                                  f"resampled to {rate} Hz)")
+        # Reading the backbone config resolves the handle now, not after an epoch.
+        feature.check_preset(column, where, read_preset_json(handle, "config.json", where).get("config") or {})

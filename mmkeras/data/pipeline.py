@@ -27,17 +27,21 @@ Example:
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import tensorflow as tf
 
 from mmkeras.data.diagnosis import decoded_rows, graph_function as _graph
 from mmkeras.data.preprocessor import Preprocessor
 from mmkeras.data.rows import SPLITS, count_rows, data_section, split_path
+from mmkeras.data.schema import ENCODED_PREFIX, PRESENCE_SUFFIX
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Epoch e of a training run shuffles with seed e * stride + data.seed (distinct for any seed < stride).
 _EPOCH_SEED_STRIDE = 1_000_003
-__all__ = ["SPLITS", "build_dataset", "data_section", "fit_preprocessor", "num_examples", "split_path"]
+__all__ = ["ENCODED_PREFIX", "SPLITS", "build_dataset", "data_section", "encoding_rows", "fit_preprocessor",
+           "num_examples", "split_path"]
 
 
 def fit_preprocessor(config) -> Preprocessor:
@@ -96,9 +100,42 @@ def _training_epochs(dataset: tf.data.Dataset, data, preprocessor: Preprocessor,
     return tf.data.Dataset.range(first_epoch, last).flat_map(epoch_batches)
 
 
+def _with_encodings(dataset: tf.data.Dataset, encoded: dict) -> tf.data.Dataset:
+    """``(decoded, label)`` zipped by position with cached encodings, which replace their columns."""
+    columns = {key[len(ENCODED_PREFIX):].rsplit("__", 1)[0] for key in encoded}
+
+    @_graph
+    def join(element, encodings):
+        decoded, label = element
+        return {**{k: v for k, v in decoded.items() if k not in columns}, **encodings}, label
+
+    return tf.data.Dataset.zip(dataset, tf.data.Dataset.from_tensor_slices(encoded)).map(join)
+
+
+def encoding_rows(config, split: str, preprocessor: Preprocessor, columns: list, *, training: bool,
+                  batch_size: int) -> tf.data.Dataset:
+    """Batches of ``columns``' features over every row of ``split``, without augmentation, in the
+    order ``build_dataset(..., training=training)`` reads its rows (what cached encodings line up with)."""
+    data = data_section(config)
+    dataset = decoded_rows(split_path(config, split), preprocessor, on_error=data.on_error,
+                           shuffle_seed=data.seed if training else None)
+
+    @_graph
+    def prepare(decoded, label):
+        kept = {k: v for k, v in decoded.items() if k.removesuffix(PRESENCE_SUFFIX) in columns}
+        return preprocessor.crop_and_augment(kept)
+
+    @_graph
+    def featurize(batch):
+        return {c: v for c, v in preprocessor.featurize(batch).items() if c in columns}
+
+    return (dataset.map(prepare, num_parallel_calls=AUTOTUNE).batch(batch_size)
+            .map(featurize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE))
+
+
 def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: bool, batch_size: int,
                   drop_remainder: bool = True, repeat: bool = False, first_epoch: int = 0,
-                  skip_batches: int = 0) -> tf.data.Dataset:
+                  skip_batches: int = 0, encoded: Optional[dict] = None) -> tf.data.Dataset:
     """The split as batches of ``(features, label)``; shapes are static when ``drop_remainder``.
 
     Training caches the decoded examples (whole waveforms, so every epoch draws new random crops
@@ -118,6 +155,9 @@ def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: b
         first_epoch: training only: the epoch the dataset starts at (a resumed run's epoch).
         skip_batches: training only: batches of ``first_epoch`` already trained on (a run resumed
             mid-epoch); they are skipped before any augmentation or feature work.
+        encoded: ``{"encoded__<column>__<i>": array}``, one row per example in this
+            pipeline's row order (``encoding_rows``): a frozen backbone's outputs, which replace
+            that column from the start (``mmkeras.training.frozen_cache``).
     """
     data = data_section(config)
     if batch_size < 1:
@@ -127,13 +167,16 @@ def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: b
     source = split_path(config, split)
     dataset = decoded_rows(source, preprocessor, on_error=data.on_error,
                            shuffle_seed=data.seed if training else None)
+    suffix = ".encoded" if encoded else ""  # a file cache of another element structure must not be reused
+    if encoded:
+        dataset = _with_encodings(dataset, encoded)
 
     @_graph
     def featurize(prepared, label):
         return preprocessor.featurize(prepared), label
 
     if training:
-        dataset = _training_epochs(_cache(dataset, config, split), data, preprocessor, batch_size=batch_size,
+        dataset = _training_epochs(_cache(dataset, config, split, suffix), data, preprocessor, batch_size=batch_size,
                                    drop_remainder=drop_remainder, repeat=repeat, first_epoch=first_epoch,
                                    skip_batches=skip_batches)
         return dataset.map(featurize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
@@ -146,7 +189,7 @@ def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: b
     if data.cache not in ("none", "", None):
         dataset = dataset.batch(batch_size, num_parallel_calls=AUTOTUNE)
         dataset = dataset.map(featurize, num_parallel_calls=AUTOTUNE).unbatch()
-        dataset = _cache(dataset, config, split, ".features")
+        dataset = _cache(dataset, config, split, ".features" + suffix)
         featurize = None
     if repeat:
         dataset = dataset.repeat()

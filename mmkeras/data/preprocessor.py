@@ -40,7 +40,7 @@ from mmkeras.data.columns import FEATURE_TYPES, build_column
 from mmkeras.data.columns.bytes import assert_no_problems
 from mmkeras.data.labels import LabelTable, sort_class_names
 from mmkeras.data.rows import LABEL_KEY
-from mmkeras.data.schema import PRESENCE_SUFFIX
+from mmkeras.data.schema import ENCODED_PREFIX, PRESENCE_SUFFIX
 
 STATE_FILE = "preprocessor.json"
 ASSETS_DIR = "assets"  # one folder per column that keeps files (a KerasHub preset's tokenizer)
@@ -171,27 +171,33 @@ class Preprocessor:
             return self.decode(raw, columns), tf.identity(label)
 
     def crop_and_augment(self, decoded: dict, training: bool = False, seed: Optional[tf.Tensor] = None) -> dict:
-        """Per-example part of ``finish``: audio cut to length, image augmentation, SpecAugment masks.
+        """Per-example part of ``preprocess``: audio cut to length, image augmentation, SpecAugment masks.
 
         Everything that needs one seed per example happens here, before ``batch()``; ``featurize``
-        then computes features for a whole batch at once.
+        then computes features for a whole batch at once. Columns absent from ``decoded`` (replaced
+        by cached encodings, ``ENCODED_PREFIX`` keys) pass through with their presence flags.
         """
         if training and seed is None:
             seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int64)
-        out = {}
+        out = {key: value for key, value in decoded.items() if key.startswith(ENCODED_PREFIX)}
         for index, (name, column) in enumerate(self.columns.items()):
+            if name + PRESENCE_SUFFIX not in decoded:  # a column left out (encoding_rows reads some only)
+                continue
             present = decoded[name + PRESENCE_SUFFIX]
-            column_seed = tf.random.experimental.stateless_fold_in(seed, index) if training else None
-            out.update(column.prepare(decoded[name], present, training, column_seed))
             out[name + PRESENCE_SUFFIX] = present
+            if name in decoded:
+                column_seed = tf.random.experimental.stateless_fold_in(seed, index) if training else None
+                out.update(column.prepare(decoded[name], present, training, column_seed))
         return out
 
     def featurize(self, batch: dict) -> dict:
-        """Batched part of ``finish``: ``crop_and_augment``'s output stacked to ``[B, ...]`` -> features."""
-        out = {}
+        """Batched part of ``preprocess``: ``crop_and_augment``'s output stacked to ``[B, ...]`` -> features."""
+        out = {key: value for key, value in batch.items() if key.startswith(ENCODED_PREFIX)}
         for name, column in self.columns.items():
-            out[name] = column.featurize(batch)
-            out[name + PRESENCE_SUFFIX] = batch[name + PRESENCE_SUFFIX]
+            if name in batch:
+                out[name] = column.featurize(batch)
+            if name + PRESENCE_SUFFIX in batch:
+                out[name + PRESENCE_SUFFIX] = batch[name + PRESENCE_SUFFIX]
         return out
 
     def preprocess(self, raw: dict, training: bool = False, seed: Optional[tf.Tensor] = None) -> dict:

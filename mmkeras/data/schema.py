@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 PRESENCE_SUFFIX = "_present"
+#: Keys ``encoded__<column>__<i>`` carry a frozen backbone's cached outputs in place of the column
+#: (``mmkeras.training.frozen_cache``); the preprocessing stages pass them through untouched.
+ENCODED_PREFIX = "encoded__"
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,18 @@ def build_encoder(inputs, spec, settings: Optional[dict] = None, where: Optional
     return output
 
 
+def encoder_is_frozen(spec, settings: Optional[dict]) -> bool:
+    """True when the encoder ``settings`` name learns nothing and runs in inference mode (a frozen
+    pretrained backbone, declared by the factory's ``frozen(settings)``): its outputs can be cached."""
+    settings = dict(settings or {})
+    name = settings.get("type", DEFAULT_ENCODERS.get(spec.modality))
+    try:
+        factory = registry.get(ENCODER_KINDS[spec.modality], name)
+    except (KeyError, ValueError):
+        return False  # build_encoder reports the unknown name
+    return bool(getattr(factory, "frozen", lambda settings: False)(settings))
+
+
 def check_choice(name: str, key: str, value, choices) -> Any:
     """``value`` if it is one of ``choices``, else a ConfigError naming ``model.encoders.<name>.<key>``."""
     if value not in choices:

@@ -13,8 +13,8 @@ tokens, ViT patches, Whisper frames, a CNN's flattened feature map) and a pooled
 SigLIP) give the tower of the column's modality, projected into their shared embedding space.
 A Whisper backbone contributes its encoder half only.
 
-Training: frozen by default (``trainable: false``, run in inference mode, so dropout is off and the
-trainer may cache its outputs); ``trainable: true`` fine-tunes all of it; ``trainable_layers: N``
+Training: frozen by default (``trainable: false``, run in inference mode through ``InferenceMode``,
+so dropout is off and the trainer may cache its outputs); ``trainable: true`` fine-tunes all of it; ``trainable_layers: N``
 only the last N blocks; ``lora_rank: R`` adds LoRA adapters (``backbone.enable_lora``), the only new
 trainable weights. ``output``: ``both`` (default), ``sequence`` (the vector is pooled from the
 sequence), or ``pooled`` (the sequence is the vector as one step: cheaper attention fusions).
@@ -29,11 +29,13 @@ import re
 from typing import Optional
 
 import keras
+import keras_hub  # importing it registers KerasHub's classes, so keras.models.load_model finds them
 from keras import ops
 
 from mmkeras import registry
 from mmkeras.encoders.base import EncoderOutput, check_choice, check_positive
 from mmkeras.errors import ConfigError
+from mmkeras.layers.inference_mode import InferenceMode
 from mmkeras.layers.masked_pooling import MaskedGlobalPooling
 from mmkeras.presets import preset_error
 
@@ -45,8 +47,6 @@ _BLOCK_NAME = re.compile(r"^(stack\d+_block\d+|block\d+[a-z]?)_")
 
 def load_backbone(preset: str, where: str, **kwargs):
     """``keras_hub.models.Backbone.from_preset(preset)``, or a ConfigError naming the handle."""
-    import keras_hub
-
     try:
         return keras_hub.models.Backbone.from_preset(preset, **kwargs)
     except Exception as error:  # noqa: BLE001 - network, missing files, unknown names: one sentence
@@ -84,7 +84,10 @@ def backbone_blocks(backbone) -> list:
 def _set_trainable(backbone, where: str, trainable: bool, trainable_layers: Optional[int], lora_rank: Optional[int]):
     if lora_rank:
         check_positive(where.rsplit(".", 1)[-1], "lora_rank", lora_rank)
-        backbone.enable_lora(lora_rank)  # freezes every other weight
+        backbone.enable_lora(lora_rank)  # freezes the adapted kernels ...
+        for weight in backbone.trainable_weights:
+            if "lora" not in weight.path:
+                weight.trainable = False  # ... and here their biases too: only the adapters learn
         return True
     if trainable_layers:
         check_positive(where.rsplit(".", 1)[-1], "trainable_layers", trainable_layers)
@@ -104,26 +107,30 @@ def _set_trainable(backbone, where: str, trainable: bool, trainable_layers: Opti
     return bool(trainable)
 
 
-def _call(tower, kind: str, inputs, spec, tuned: bool):
-    """Run the tower on the column input: ``(sequence or None, pooled or None, mask or None)``."""
-    training = None if tuned else False  # a frozen backbone always runs in inference mode
-    mask = None
-    if spec.modality == "text":
-        mask = ops.not_equal(inputs, spec.padding_id)
+def _call(tower, kind: str, inputs, spec, tuned: bool, name: str):
+    """Run the tower on the column input: ``(sequence or None, pooled or None, mask or None)``.
+
+    A frozen tower runs inside ``InferenceMode`` (no dropout, whatever ``fit`` asks for)."""
+    mask = ops.not_equal(inputs, spec.padding_id) if spec.modality == "text" else None
+    if kind == "embedding":  # a method of a dual encoder: made a model, so that it can be wrapped
+        own = keras.Input(inputs.shape[1:], dtype=inputs.dtype)
+        tower = keras.Model(own, tower(own), name=f"{name}_tower")
+    if not tuned:
+        tower = InferenceMode(tower, name=f"{name}_frozen")
     if kind == "embedding":
         return None, tower(inputs), None
     if spec.modality == "text" and kind == "backbone":
-        names = {t.name for t in keras.tree.flatten(tower.input)}
+        names = {t.name for t in keras.tree.flatten((tower.layer if not tuned else tower).input)}
         values = {"token_ids": inputs, "padding_mask": mask, "segment_ids": ops.zeros_like(inputs)}
-        outputs = tower({key: value for key, value in values.items() if key in names}, training=training)
+        outputs = tower({key: value for key, value in values.items() if key in names})
     else:
-        outputs = tower(inputs, training=training)
+        outputs = tower(inputs)
     pooled = None
     if isinstance(outputs, dict):
         pooled = outputs.get("pooled_output")
         outputs = outputs.get("sequence_output", outputs.get("encoder_sequence_output"))
     if len(outputs.shape) == 4:  # a CNN's feature map: its cells are the sequence
-        outputs = keras.layers.Reshape((-1, outputs.shape[-1]))(outputs)
+        outputs = keras.layers.Reshape((-1, outputs.shape[-1]), name=f"{name}_cells")(outputs)
     elif len(outputs.shape) == 2:
         outputs, pooled = None, outputs
     return outputs, pooled, mask
@@ -164,13 +171,21 @@ def build_keras_hub(inputs, spec, *, name: str, preset: str, trainable: bool = F
     backbone = load_backbone(preset, where, name=f"{name}_backbone")
     tuned = _set_trainable(backbone, where, trainable, trainable_layers, lora_rank)
     tower, kind = _tower(backbone, spec.modality, name)
-    sequence, pooled, mask = _call(tower, kind, inputs, spec, tuned)
+    sequence, pooled, mask = _call(tower, kind, inputs, spec, tuned, name)
     if sequence is None:  # an embedding tower or a pooled-only backbone: one step
         return EncoderOutput(pooled, keras.layers.Reshape((1, pooled.shape[-1]), name=f"{name}_as_step")(pooled))
     vector = _pool(sequence, mask, pooled if output == "both" else None, pooling, name)
     if output == "pooled":
         return EncoderOutput(vector, keras.layers.Reshape((1, vector.shape[-1]), name=f"{name}_as_step")(vector))
     return EncoderOutput(vector, sequence, mask)
+
+
+def _frozen(settings: dict) -> bool:
+    """Nothing of the backbone learns (and it runs in inference mode): the trainer may cache it."""
+    return not (settings.get("trainable") or settings.get("trainable_layers") or settings.get("lora_rank"))
+
+
+build_keras_hub.frozen = _frozen
 
 
 for _kind in ("text_encoder", "image_encoder", "audio_encoder"):

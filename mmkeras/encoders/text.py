@@ -21,13 +21,14 @@ from __future__ import annotations
 from typing import Optional
 
 import keras
+import keras_hub
 from keras import ops
 
 from mmkeras import registry
 from mmkeras.errors import ConfigError
 from mmkeras.encoders.base import EncoderOutput, check_choice, check_positive, check_rate
 from mmkeras.layers.masked_pooling import MaskedGlobalPooling
-from mmkeras.layers.position_embedding import PositionEmbedding
+from mmkeras.layers.transformer_block import TransformerBlock
 
 
 def _check_text_spec(spec, name: str) -> None:
@@ -149,9 +150,11 @@ def build_transformer(
 ) -> EncoderOutput:
     """A small Transformer encoder: token + learned position embeddings, post-norm blocks.
 
-    Each block is multi-head self-attention over real tokens (padding is neither attended to nor
-    attends) and a GELU feed-forward network, each with dropout, a residual and layer norm.
-    The vector is the masked mean of the last block's outputs.
+    Positions come from ``keras_hub.layers.PositionEmbedding``. Each block is a post-norm
+    ``TransformerBlock``: multi-head self-attention over real tokens (the padding is the key
+    padding mask), then a GELU feed-forward network, each with dropout, a residual and layer
+    norm; that block's docstring says why it is not KerasHub's ``TransformerEncoder`` here. The
+    vector is the masked mean of the last block's outputs.
 
     Args:
         embedding_dim: model width (divisible by ``num_heads``).
@@ -173,23 +176,13 @@ def build_transformer(
             f"model.encoders.{name}.num_heads={num_heads}"
         )
     tokens, mask = _embed(inputs, spec, name, embedding_dim)
-    positions = PositionEmbedding(sequence_length=spec.shape[0], name=f"{name}_position_embedding")(tokens)
+    positions = keras_hub.layers.PositionEmbedding(spec.shape[0], name=f"{name}_position_embedding")(tokens)
     x = keras.layers.Add(name=f"{name}_embeddings")([tokens, positions])
     for index in range(num_layers):
-        prefix = f"{name}_block{index + 1}"
-        attention = keras.layers.MultiHeadAttention(
-            num_heads, embedding_dim // num_heads, dropout=dropout, name=f"{prefix}_attention"
-        )(x, x, query_mask=mask, value_mask=mask)
-        attention = keras.layers.Dropout(dropout, name=f"{prefix}_attention_dropout")(attention)
-        x = keras.layers.LayerNormalization(name=f"{prefix}_attention_norm")(
-            keras.layers.Add(name=f"{prefix}_attention_residual")([x, attention])
+        block = TransformerBlock(
+            num_heads, intermediate_dim, dropout=dropout, activation="gelu", name=f"{name}_block{index + 1}"
         )
-        hidden = keras.layers.Dense(intermediate_dim, activation="gelu", name=f"{prefix}_intermediate")(x)
-        hidden = keras.layers.Dense(embedding_dim, name=f"{prefix}_output")(hidden)
-        hidden = keras.layers.Dropout(dropout, name=f"{prefix}_output_dropout")(hidden)
-        x = keras.layers.LayerNormalization(name=f"{prefix}_output_norm")(
-            keras.layers.Add(name=f"{prefix}_output_residual")([x, hidden])
-        )
+        x = block(x, key_padding_mask=mask)
     return EncoderOutput(_pool(x, mask, name, "mean"), x, mask)
 
 
@@ -227,7 +220,7 @@ def _hub_outputs(outputs, name, keys):
     return (outputs, None) if rank == 2 else (None, outputs)
 
 
-@registry.register("text_encoder", "hub")
+@registry.register("text_encoder", "hub", loads_files=True)
 def build_hub(
     inputs,
     spec,

@@ -32,7 +32,11 @@ Fusions (registry name: class): ``concat``: ConcatFusion, ``mean``: MeanFusion,
 ``weighted_sum``: WeightedSumFusion, ``gated``: GatedFusion, ``self_attention``:
 SelfAttentionFusion, ``cross_attention``: CrossAttentionFusion, ``tensor``: TensorFusion,
 ``low_rank``: LowRankFusion, ``late``: LateFusion. Helper layers (not fusions):
-MaskedGlobalPooling, PositionEmbedding.
+MaskedGlobalPooling, ModalityDropout, ModalityProjection (the per-modality projection every
+fusion that needs a common width uses; it applies the masking rule), TransformerBlock (pre- or
+post-norm, self- or cross-attention: CrossAttentionFusion's blocks and the ``transformer``
+text encoder's; SelfAttentionFusion uses ``keras_hub.layers.TransformerEncoder``, which this
+block equals without a context). Position embeddings are ``keras_hub.layers.PositionEmbedding``.
 
 Example:
     >>> import keras
@@ -54,9 +58,11 @@ from mmkeras.layers.late_fusion import LateFusion
 from mmkeras.layers.low_rank_fusion import LowRankFusion
 from mmkeras.layers.masked_pooling import MaskedGlobalPooling
 from mmkeras.layers.mean_fusion import MeanFusion
-from mmkeras.layers.position_embedding import PositionEmbedding
+from mmkeras.layers.modality_dropout import ModalityDropout
+from mmkeras.layers.modality_projection import ModalityProjection
 from mmkeras.layers.self_attention_fusion import SelfAttentionFusion
 from mmkeras.layers.tensor_fusion import TensorFusion
+from mmkeras.layers.transformer_block import TransformerBlock
 from mmkeras.layers.weighted_sum_fusion import WeightedSumFusion
 
 __all__ = [
@@ -68,8 +74,10 @@ __all__ = [
     "LowRankFusion",
     "MaskedGlobalPooling",
     "MeanFusion",
-    "PositionEmbedding",
+    "ModalityDropout",
+    "ModalityProjection",
     "SelfAttentionFusion",
     "TensorFusion",
+    "TransformerBlock",
     "WeightedSumFusion",
 ]

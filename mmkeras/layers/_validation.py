@@ -51,3 +51,20 @@ def masked_softmax(logits, mask, axis=-1):
 def masked_select(mask, values):
     """``values`` where ``mask`` is True, exact zeros elsewhere (never reads the masked values)."""
     return ops.where(mask, values, ops.zeros_like(values))
+
+
+def check_attention(layer: str, output_dim: int, num_heads, intermediate_dim):
+    """``(num_heads, intermediate_dim)`` of an attention fusion, checked against its ``output_dim``.
+
+    Each head is ``output_dim // num_heads`` wide, so there can be at most ``output_dim`` heads.
+    ``intermediate_dim`` may be None (the fusion's default width).
+    """
+    num_heads = check_positive_int(layer, "num_heads", num_heads)
+    if num_heads > output_dim:
+        raise ValueError(
+            f"{layer}: `num_heads` must be at most output_dim={output_dim} (each head is "
+            f"output_dim // num_heads wide); received num_heads={num_heads}"
+        )
+    if intermediate_dim is not None:
+        check_positive_int(layer, "intermediate_dim", intermediate_dim)
+    return num_heads, intermediate_dim

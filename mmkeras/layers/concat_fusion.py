@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import keras
-from keras import ops
 
 from mmkeras import registry
-from mmkeras.layers._validation import masked_select
 from mmkeras.layers.fusion_base import Fusion
 
 
@@ -60,9 +58,7 @@ class ConcatFusion(Fusion):
         self.projection.build((None, sum(vector_dims) + len(vector_dims)))
 
     def fuse(self, vectors, present, tokens, token_masks, training):
-        masked = [masked_select(present[:, m : m + 1], v) for m, v in enumerate(vectors)]
-        flags = ops.cast(present, self.compute_dtype)
-        return self.projection(ops.concatenate(masked + [flags], axis=-1))
+        return self.projection(self.masked_vectors_and_flags(vectors, present))
 
     def get_config(self):
         config = super().get_config()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from mmkeras.layers._validation import check_positive_int, check_rate
+from mmkeras.layers._validation import check_positive_int, check_rate, masked_select
 
 MAX_MODALITIES = 3
 
@@ -125,6 +125,19 @@ class Fusion(keras.layers.Layer):
         fused = self.fuse(vectors, present, tokens, token_masks, training)
         fused = self.output_dropout(fused, training=training)
         return ops.cast(fused, "float32")
+
+    def masked_vectors_and_flags(self, vectors, present):
+        """``[v_1, ..., v_M, p]`` with missing vectors selected to zeros: ``(batch, sum(dim_m) + M)``.
+
+        The flags let a layer reading this tell "missing" apart from "present and zero".
+        """
+        masked = [masked_select(present[:, m : m + 1], v) for m, v in enumerate(vectors)]
+        return ops.concatenate(masked + [ops.cast(present, self.compute_dtype)], axis=-1)
+
+    @staticmethod
+    def modality_masks(present):
+        """``present`` ``(batch, M)`` bool as M ``(batch,)`` masks, the form ``ModalityProjection`` takes."""
+        return [present[:, m] for m in range(present.shape[-1])]
 
     def output_width(self):
         """Size of the last output axis (``output_dim``; ``num_classes`` for logit fusions)."""

@@ -6,8 +6,9 @@ import keras
 from keras import ops
 
 from mmkeras import registry
-from mmkeras.layers._validation import masked_select, masked_softmax
+from mmkeras.layers._validation import masked_softmax
 from mmkeras.layers.fusion_base import Fusion
+from mmkeras.layers.modality_projection import ModalityProjection
 
 
 @registry.register("fusion", "gated")
@@ -51,16 +52,10 @@ class GatedFusion(Fusion):
 
     def __init__(self, output_dim, dropout=0.0, **kwargs):
         super().__init__(output_dim=output_dim, dropout=dropout, **kwargs)
-        self.transforms = []
+        self.transforms = ModalityProjection(output_dim, activation="tanh", dtype=self.dtype_policy, name="transforms")
 
     def build_fusion(self, vector_dims, token_dims):
-        self.transforms = []
-        for m, dim in enumerate(vector_dims):
-            dense = keras.layers.Dense(
-                self.output_dim, activation="tanh", dtype=self.dtype_policy, name=f"transform_{m}"
-            )
-            dense.build((None, dim))
-            self.transforms.append(dense)
+        self.transforms.build([(None, dim) for dim in vector_dims])
         self.gate = keras.layers.Dense(
             self.output_dim * len(vector_dims), dtype=self.dtype_policy, name="gate"
         )
@@ -68,9 +63,8 @@ class GatedFusion(Fusion):
 
     def fuse(self, vectors, present, tokens, token_masks, training):
         num = len(vectors)
-        masked = [masked_select(present[:, m : m + 1], v) for m, v in enumerate(vectors)]
-        gate_input = ops.concatenate(masked + [ops.cast(present, self.compute_dtype)], axis=-1)
+        gate_input = self.masked_vectors_and_flags(vectors, present)
         gate_logits = ops.reshape(self.gate(gate_input), (-1, num, self.output_dim))
         gates = masked_softmax(gate_logits, ops.expand_dims(present, -1), axis=1)
-        hidden = ops.stack([dense(v) for dense, v in zip(self.transforms, masked)], axis=1)
-        return ops.sum(gates * masked_select(ops.expand_dims(present, -1), hidden), axis=1)
+        hidden = ops.stack(self.transforms(vectors, self.modality_masks(present)), axis=1)
+        return ops.sum(gates * hidden, axis=1)

@@ -6,8 +6,9 @@ import keras
 from keras import ops
 
 from mmkeras import registry
-from mmkeras.layers._validation import masked_select, masked_softmax
+from mmkeras.layers._validation import masked_softmax
 from mmkeras.layers.fusion_base import Fusion
+from mmkeras.layers.modality_projection import ModalityProjection
 
 
 @registry.register("fusion", "late")
@@ -59,20 +60,13 @@ class LateFusion(Fusion):
             raise ValueError(f"LateFusion: `num_classes` must be an integer >= 2; received num_classes={num_classes!r}")
         self.num_classes = num_classes
         self.activation = keras.activations.get(activation)
-        self.hidden_layers = []
-        self.classifiers = []
+        policy = self.dtype_policy
+        self.hidden = ModalityProjection(output_dim, activation=self.activation, dtype=policy, name="hidden")
+        self.classifiers = ModalityProjection(num_classes, dtype=policy, name="classifiers")
 
     def build_fusion(self, vector_dims, token_dims):
-        self.hidden_layers, self.classifiers = [], []
-        for m, dim in enumerate(vector_dims):
-            hidden = keras.layers.Dense(
-                self.output_dim, activation=self.activation, dtype=self.dtype_policy, name=f"hidden_{m}"
-            )
-            classifier = keras.layers.Dense(self.num_classes, dtype=self.dtype_policy, name=f"classifier_{m}")
-            hidden.build((None, dim))
-            classifier.build((None, self.output_dim))
-            self.hidden_layers.append(hidden)
-            self.classifiers.append(classifier)
+        self.hidden.build([(None, dim) for dim in vector_dims])
+        self.classifiers.build([(None, self.output_dim)] * len(vector_dims))
         self.modality_logits = self.add_weight(
             name="modality_logits", shape=(len(vector_dims),), initializer="zeros"
         )
@@ -88,11 +82,9 @@ class LateFusion(Fusion):
 
     def fuse(self, vectors, present, tokens, token_masks, training):
         weights = self.modality_weights(present)
-        total = 0.0
-        for m, v in enumerate(vectors):
-            logits = self.classifiers[m](self.hidden_layers[m](v))
-            total = total + weights[:, m : m + 1] * masked_select(present[:, m : m + 1], logits)
-        return total
+        masks = self.modality_masks(present)
+        logits = self.classifiers(self.hidden(vectors, masks), masks)
+        return sum(weights[:, m : m + 1] * logit for m, logit in enumerate(logits))
 
     def get_config(self):
         config = super().get_config()

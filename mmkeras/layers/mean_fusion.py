@@ -6,8 +6,8 @@ import keras
 from keras import ops
 
 from mmkeras import registry
-from mmkeras.layers._validation import masked_select
 from mmkeras.layers.fusion_base import Fusion
+from mmkeras.layers.modality_projection import ModalityProjection
 
 
 @registry.register("fusion", "mean")
@@ -50,21 +50,15 @@ class MeanFusion(Fusion):
     def __init__(self, output_dim, activation="relu", dropout=0.0, **kwargs):
         super().__init__(output_dim=output_dim, dropout=dropout, **kwargs)
         self.activation = keras.activations.get(activation)
-        self.projections = []
+        self.projection = ModalityProjection(
+            output_dim, activation=self.activation, dtype=self.dtype_policy, name="projection"
+        )
 
     def build_fusion(self, vector_dims, token_dims):
-        self.projections = []
-        for m, dim in enumerate(vector_dims):
-            dense = keras.layers.Dense(
-                self.output_dim, activation=self.activation, dtype=self.dtype_policy, name=f"projection_{m}"
-            )
-            dense.build((None, dim))
-            self.projections.append(dense)
+        self.projection.build([(None, dim) for dim in vector_dims])
 
     def fuse(self, vectors, present, tokens, token_masks, training):
-        total = 0.0
-        for m, (v, dense) in enumerate(zip(vectors, self.projections)):
-            total = total + masked_select(present[:, m : m + 1], dense(v))
+        total = sum(self.projection(vectors, self.modality_masks(present)))
         count = ops.sum(ops.cast(present, self.compute_dtype), axis=-1, keepdims=True)
         return total / ops.maximum(count, ops.ones_like(count))
 

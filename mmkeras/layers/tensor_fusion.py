@@ -8,8 +8,9 @@ import keras
 from keras import ops
 
 from mmkeras import registry
-from mmkeras.layers._validation import check_positive_int, masked_select
+from mmkeras.layers._validation import check_positive_int
 from mmkeras.layers.fusion_base import Fusion
+from mmkeras.layers.modality_projection import ModalityProjection
 
 
 @registry.register("fusion", "tensor")
@@ -59,25 +60,20 @@ class TensorFusion(Fusion):
         super().__init__(output_dim=output_dim, dropout=dropout, **kwargs)
         self.projection_dim = check_positive_int(type(self).__name__, "projection_dim", projection_dim)
         self.activation = keras.activations.get(activation)
-        self.projections = []
+        self.projection = ModalityProjection(
+            self.projection_dim, activation="relu", dtype=self.dtype_policy, name="projection"
+        )
         self.output_projection = keras.layers.Dense(
             output_dim, activation=self.activation, dtype=self.dtype_policy, name="output_projection"
         )
 
     def build_fusion(self, vector_dims, token_dims):
-        self.projections = []
-        for m, dim in enumerate(vector_dims):
-            dense = keras.layers.Dense(
-                self.projection_dim, activation="relu", dtype=self.dtype_policy, name=f"projection_{m}"
-            )
-            dense.build((None, dim))
-            self.projections.append(dense)
+        self.projection.build([(None, dim) for dim in vector_dims])
         self.output_projection.build((None, (self.projection_dim + 1) ** len(vector_dims)))
 
     def fuse(self, vectors, present, tokens, token_masks, training):
         product = None
-        for m, (dense, v) in enumerate(zip(self.projections, vectors)):
-            z = masked_select(present[:, m : m + 1], dense(v))
+        for z in self.projection(vectors, self.modality_masks(present)):
             z = ops.concatenate([z, ops.ones_like(z[:, :1])], axis=-1)
             if product is None:
                 product = z

@@ -6,8 +6,9 @@ import keras
 from keras import ops
 
 from mmkeras import registry
-from mmkeras.layers._validation import masked_select, masked_softmax
+from mmkeras.layers._validation import masked_softmax
 from mmkeras.layers.fusion_base import Fusion
+from mmkeras.layers.modality_projection import ModalityProjection
 
 
 @registry.register("fusion", "weighted_sum")
@@ -51,16 +52,12 @@ class WeightedSumFusion(Fusion):
     def __init__(self, output_dim, activation="relu", dropout=0.0, **kwargs):
         super().__init__(output_dim=output_dim, dropout=dropout, **kwargs)
         self.activation = keras.activations.get(activation)
-        self.projections = []
+        self.projection = ModalityProjection(
+            output_dim, activation=self.activation, dtype=self.dtype_policy, name="projection"
+        )
 
     def build_fusion(self, vector_dims, token_dims):
-        self.projections = []
-        for m, dim in enumerate(vector_dims):
-            dense = keras.layers.Dense(
-                self.output_dim, activation=self.activation, dtype=self.dtype_policy, name=f"projection_{m}"
-            )
-            dense.build((None, dim))
-            self.projections.append(dense)
+        self.projection.build([(None, dim) for dim in vector_dims])
         self.modality_logits = self.add_weight(
             name="modality_logits", shape=(len(vector_dims),), initializer="zeros"
         )
@@ -73,10 +70,8 @@ class WeightedSumFusion(Fusion):
 
     def fuse(self, vectors, present, tokens, token_masks, training):
         weights = self.modality_weights(present)
-        total = 0.0
-        for m, (v, dense) in enumerate(zip(vectors, self.projections)):
-            total = total + weights[:, m : m + 1] * masked_select(present[:, m : m + 1], dense(v))
-        return total
+        projected = self.projection(vectors, self.modality_masks(present))
+        return sum(weights[:, m : m + 1] * h for m, h in enumerate(projected))
 
     def get_config(self):
         config = super().get_config()

@@ -32,12 +32,15 @@ import keras
 from keras import ops
 
 from mmkeras import registry
-from mmkeras.config import ModelConfig
 from mmkeras.errors import ConfigError
-from mmkeras.encoders.base import build_encoder, check_settings
+from mmkeras.encoders.base import EncoderOutput, build_encoder, check_settings, encoder_is_frozen
 from mmkeras.layers.modality_dropout import ModalityDropout
 from mmkeras.models.heads import AUXILIARY_SETTINGS, HEAD_ACTIVATIONS, build_auxiliary_heads
+from mmkeras.data.schema import ENCODED_PREFIX
+from mmkeras.models.outputs import PROBABILITIES, aux_name
 
+#: The sub-model holding everything after the frozen encoders (see ``frozen_encodings``).
+HEAD_NAME = "multimodal_head"
 #: ``output_dim`` of the fusion when ``model.fusion`` does not set one.
 DEFAULT_FUSION_OUTPUT_DIM = 128
 #: The fusion contract allows 1 to 3 modalities.
@@ -121,13 +124,49 @@ def build_model(model_config: ModelConfig, preprocessor) -> keras.Model:
     for spec in specs:
         inputs[spec.column] = keras.Input(spec.shape, dtype=spec.dtype, name=spec.column)
         inputs[spec.presence_key] = keras.Input((), dtype="float32", name=spec.presence_key)
-    encodings = [build_encoder(inputs[spec.column], spec, model_config.encoders.get(spec.column)) for spec in specs]
+    fusion = _build_fusion(model_config, num_classes)
+    frozen = [spec for spec in specs if encoder_is_frozen(spec, model_config.encoders.get(spec.column))]
+    if not frozen:
+        encodings = [build_encoder(inputs[spec.column], spec, model_config.encoders.get(spec.column)) for spec in specs]
+        return _assemble(model_config, specs, inputs, encodings, fusion, num_classes)
+    # A frozen encoder becomes a sub-model of its own, and everything after it a head that can be fed
+    # its cached outputs instead (mmkeras.training.frozen_cache); the saved model computes the same.
+    head_inputs = {name: tensor for name, tensor in inputs.items() if name not in {s.column for s in frozen}}
+    fed = dict(head_inputs)
+    encodings = []
+    for spec in specs:
+        settings = model_config.encoders.get(spec.column)
+        if spec not in frozen:
+            encodings.append(build_encoder(inputs[spec.column], spec, settings))
+            continue
+        own_input = keras.Input(spec.shape, dtype=spec.dtype, name=spec.column)
+        tensors = _read_downstream(build_encoder(own_input, spec, settings), fusion.uses_tokens)
+        names = [encoded_name(spec.column, i) for i in range(len(tensors))]
+        extractor = keras.Model(own_input, dict(zip(names, tensors)), name=extractor_name(spec.column))
+        cut = {name: keras.Input(t.shape[1:], dtype=t.dtype, name=name) for name, t in zip(names, tensors)}
+        head_inputs.update(cut)
+        fed.update(extractor(inputs[spec.column]))
+        encodings.append(EncoderOutput(*list(cut.values()) + [None] * (3 - len(cut))))
+    head = _assemble(model_config, specs, head_inputs, encodings, fusion, num_classes, name=HEAD_NAME)
+    outputs = head(fed)
+    if not isinstance(outputs, dict):
+        outputs = keras.layers.Identity(name=PROBABILITIES)(outputs)
+    return keras.Model(inputs=inputs, outputs=outputs, name="multimodal_classifier")
 
+
+def _read_downstream(encoding, uses_tokens: bool) -> list:
+    """The tensors of an encoding the rest of the model reads (tokens and mask only for attention)."""
+    if not uses_tokens:
+        return [encoding.vector]
+    return [encoding.vector, encoding.tokens] + ([encoding.token_mask] if encoding.token_mask is not None else [])
+
+
+def _assemble(model_config, specs, inputs: dict, encodings: list, fusion, num_classes: int,
+              name: str = "multimodal_classifier") -> keras.Model:
+    """Presence flags, fusion and head(s) on the encodings: the model from ``inputs``."""
     presence = _stack_presence([inputs[spec.presence_key] for spec in specs])
     if model_config.modality_dropout:
         presence = ModalityDropout(model_config.modality_dropout, name="modality_dropout")(presence)
-
-    fusion = _build_fusion(model_config, num_classes)
     vectors = [e.vector for e in encodings]
     if fusion.uses_tokens:
         fused = fusion(vectors, presence, tokens=[e.tokens for e in encodings], token_masks=_token_masks(encodings))
@@ -145,8 +184,35 @@ def build_model(model_config: ModelConfig, preprocessor) -> keras.Model:
     if auxiliary:
         activation = HEAD_ACTIVATIONS.get(head_name, "softmax")
         aux = build_auxiliary_heads(vectors, [spec.column for spec in specs], num_classes, activation)
-        outputs = {"probabilities": probabilities, **aux}
-    return keras.Model(inputs=inputs, outputs=outputs, name="multimodal_classifier")
+        outputs = {PROBABILITIES: probabilities, **aux}
+    return keras.Model(inputs=inputs, outputs=outputs, name=name)
+
+
+def encoded_name(column: str, index: int) -> str:
+    """The head input that takes output ``index`` of ``column``'s frozen encoder."""
+    return f"{encoded_prefix(column)}{index}"
+
+
+def encoded_prefix(column: str) -> str:
+    """What the names of ``column``'s head inputs for its frozen encoder's outputs start with."""
+    return f"{ENCODED_PREFIX}{column}__"
+
+
+def extractor_name(column: str) -> str:
+    """The sub-model that computes ``column``'s frozen encoder."""
+    return f"{column}_frozen_encoder"
+
+
+def frozen_encodings(model):
+    """``(head, {column: extractor})`` of a model whose frozen encoders ``build_model`` cut off, or
+    None. An extractor maps the column's input to the head inputs ``encoded_name(column, i)``; the
+    head (``HEAD_NAME``) takes those, the other columns and the presence flags, and shares every
+    weight with the model."""
+    names = {layer.name for layer in model.layers}
+    if HEAD_NAME not in names:
+        return None
+    columns = [name for name in model.input if extractor_name(name) in names]
+    return model.get_layer(HEAD_NAME), {column: model.get_layer(extractor_name(column)) for column in columns}
 
 
 def loss_weights(model_config: ModelConfig, preprocessor):
@@ -159,6 +225,7 @@ def loss_weights(model_config: ModelConfig, preprocessor):
 
     Example:
         >>> from types import SimpleNamespace
+        >>> from mmkeras.config import ModelConfig
         >>> from mmkeras.data.schema import FeatureSpec
         >>> pre = SimpleNamespace(input_specs=[FeatureSpec("text", "text", (8,), "int32", 20)])
         >>> loss_weights(ModelConfig(head={"type": "softmax", "auxiliary": True}), pre)
@@ -167,4 +234,4 @@ def loss_weights(model_config: ModelConfig, preprocessor):
     head = {**AUXILIARY_SETTINGS, **model_config.head}
     if not head["auxiliary"]:
         return None
-    return {"probabilities": 1.0, **{f"aux_{s.column}": float(head["auxiliary_weight"]) for s in preprocessor.input_specs}}
+    return {PROBABILITIES: 1.0, **{aux_name(s.column): float(head["auxiliary_weight"]) for s in preprocessor.input_specs}}

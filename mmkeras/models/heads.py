@@ -2,7 +2,7 @@
 
 A head is a factory registered as kind ``head``::
 
-    build_xxx(features, num_classes, features_are_logits=False, *, name="probabilities", **settings)
+    build_xxx(features, num_classes, features_are_logits=False, *, name=PROBABILITIES, **settings)
 
 ``features`` is the fusion's ``(batch, dim)`` output; with ``features_are_logits`` (after the
 ``late`` fusion, which already returns class logits) the head adds only its output activation.
@@ -23,6 +23,7 @@ import keras
 
 from mmkeras import registry
 from mmkeras.errors import ConfigError
+from mmkeras.models.outputs import PROBABILITIES, aux_name
 
 #: Settings of ``model.head`` that every head accepts; the model factory consumes them.
 AUXILIARY_SETTINGS = {"auxiliary": False, "auxiliary_weight": 0.3}
@@ -63,7 +64,7 @@ def build_softmax_head(
     num_classes: int,
     features_are_logits: bool = False,
     *,
-    name: str = "probabilities",
+    name: str = PROBABILITIES,
     hidden_units: list = (),
     dropout: float = 0.0,
     activation: str = "relu",
@@ -91,7 +92,7 @@ def build_sigmoid_head(
     num_classes: int,
     features_are_logits: bool = False,
     *,
-    name: str = "probabilities",
+    name: str = PROBABILITIES,
     hidden_units: list = (),
     dropout: float = 0.0,
     activation: str = "relu",
@@ -134,6 +135,7 @@ def build_auxiliary_heads(vectors, columns, num_classes: int, activation: str = 
     """
     outputs = {}
     for vector, column in zip(vectors, columns):
-        logits = keras.layers.Dense(num_classes, dtype="float32", name=f"aux_{column}_logits")(vector)
-        outputs[f"aux_{column}"] = keras.layers.Activation(activation, dtype="float32", name=f"aux_{column}")(logits)
+        name = aux_name(column)
+        logits = keras.layers.Dense(num_classes, dtype="float32", name=f"{name}_logits")(vector)
+        outputs[name] = keras.layers.Activation(activation, dtype="float32", name=name)(logits)
     return outputs

@@ -29,9 +29,10 @@ class WriteError(RuntimeError):
 
 
 def partial_path(path: Path) -> Path:
-    """The temp name ``path`` is written under: hidden, unique to this process, same suffix (Keras
-    insists on ``.keras``)."""
-    return path.with_name(f".{path.stem}{PARTIAL}{os.getpid()}{path.suffix}")
+    """The temp name ``path`` is written under: hidden, unique to this process, same suffixes (Keras
+    insists on ``.keras`` and ``.weights.h5``)."""
+    base, dot, suffixes = path.name.partition(".")
+    return path.with_name(f".{base}{PARTIAL}{os.getpid()}{dot}{suffixes}")
 
 
 def _fsync(path: Path) -> None:

@@ -148,16 +148,17 @@ class RunCallbacks:
 
 
 def build_callbacks(run, train_config, validation_data, class_names, *, steps_per_epoch: int, backup_every: int,
-                    state=None, is_chief: bool = True) -> RunCallbacks:
+                    state=None, is_chief: bool = True, head_only: bool = False) -> RunCallbacks:
     """The standard callbacks for ``run`` (a ``mmkeras.training.run.Run``), resuming from ``state``
-    (a ``mmkeras.training.backup.SavedState``) when given."""
+    (a ``mmkeras.training.backup.SavedState``) when given; ``head_only``: the model being fit is the
+    head of a frozen-backbone cache, whose best weights are kept until the run ends."""
     position = Position(train_config.epochs, steps_per_epoch)
     history = EpochLog(run.csv_log if is_chief else None)
     rate = build_schedule(train_config, steps_per_epoch)
     callbacks = [position, LearningRateLogger(rate, steps_per_epoch), DivergenceGuard(position), history]
     stateful = {"history": history}
     if is_chief:
-        best = BestModel(run.best_model)
+        best = BestModel(run.best_model, run.best_head_weights if head_only else None)
         stateful["best_model"] = best
         callbacks += [best, keras.callbacks.TensorBoard(log_dir=str(run.log_dir), update_freq="epoch")]
         if validation_data is not None:

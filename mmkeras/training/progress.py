@@ -22,11 +22,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+import time
 from pathlib import Path
 
 import keras
 
-from mmkeras.training.atomic import save_model_atomically, write_text_atomically
+from mmkeras.training.atomic import replace_atomically, save_model_atomically, write_text_atomically
 from mmkeras.training.backup import BackupStore, SavedState, kill_point, restore
 from mmkeras.training.run import RunFailedError
 
@@ -105,13 +106,18 @@ def _csv_text(rows: list[dict], header: bool) -> str:
 
 
 class EpochLog(keras.callbacks.Callback):
-    """One row per finished epoch (``epoch``, then the logs by name), kept in ``rows`` and appended
-    to ``csv_path`` when given (the chief's training_log.csv)."""
+    """One row per finished epoch (``epoch``, then the logs by name, with ``epoch_seconds``: its
+    training steps and validation pass), kept in ``rows`` and appended to ``csv_path`` when given
+    (the chief's training_log.csv)."""
 
     def __init__(self, csv_path: Path | None = None):
         super().__init__()
         self.csv_path = Path(csv_path) if csv_path is not None else None
         self.rows: list[dict] = []
+        self._started = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
 
     def get_state(self) -> list[dict]:
         return [dict(row) for row in self.rows]
@@ -127,7 +133,10 @@ class EpochLog(keras.callbacks.Callback):
                 self.csv_path.unlink()
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": int(epoch), **{k: float(v) for k, v in sorted((logs or {}).items())}}
+        logs = dict(logs or {})
+        if self._started is not None:
+            logs["epoch_seconds"] = round(time.perf_counter() - self._started, 4)
+        row = {"epoch": int(epoch), **{k: float(v) for k, v in sorted(logs.items())}}
         self.rows.append(row)
         if self.csv_path is not None:
             new = not self.csv_path.exists() or self.csv_path.stat().st_size == 0
@@ -136,12 +145,18 @@ class EpochLog(keras.callbacks.Callback):
 
 
 class BestModel(keras.callbacks.Callback):
-    """Saves the model to ``path`` (atomically) whenever ``val_loss`` improves on the best so far."""
+    """Saves the model to ``path`` (atomically) whenever ``val_loss`` improves on the best so far.
 
-    def __init__(self, path: Path):
+    ``weights_path``: when the model being fit is the head of a frozen-backbone cache, only its
+    weights are written there (a frozen backbone can be hundreds of MB); the trainer writes the full
+    ``best.keras`` from them once, at the end (``best_weights_path``).
+    """
+
+    def __init__(self, path: Path, weights_path: Path | None = None):
         super().__init__()
         self.path = Path(path)
         self.best: float | None = None
+        self.weights_path = weights_path
 
     def get_state(self) -> dict:
         return {"best": self.best}
@@ -154,7 +169,10 @@ class BestModel(keras.callbacks.Callback):
         if value is None or not math.isfinite(float(value)):
             return
         if self.best is None or float(value) < self.best:
-            save_model_atomically(self.model, self.path)
+            if self.weights_path is not None:
+                replace_atomically(self.weights_path, lambda temp: self.model.save_weights(temp))
+            else:
+                save_model_atomically(self.model, self.path)
             self.best = float(value)
 
 

@@ -59,6 +59,7 @@ class Run:
     status_file = property(lambda self: self.run_dir / "run.json")
     preprocessor_dir = property(lambda self: self.run_dir / "preprocessor")
     best_model = property(lambda self: self.run_dir / "best.keras")
+    best_head_weights = property(lambda self: self.run_dir / "best_head.weights.h5")
     last_model = property(lambda self: self.run_dir / "last.keras")
     backup_dir = property(lambda self: self.run_dir / "backup")
     log_dir = property(lambda self: self.run_dir / "logs")

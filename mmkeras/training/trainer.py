@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import sys
@@ -152,18 +153,23 @@ def dtype_policy(name: str):
 
 
 def build_compiled_model(config: Config, preprocessor, plan, steps_per_epoch: int):
+    """``(model, fit_model, cache)``: the model the run saves, the one ``fit`` trains (its head,
+    sharing every layer, when frozen backbones are cached) and the ``FrozenCache`` (or None)."""
     import keras
 
     from mmkeras.models.factory import build_model, loss_weights
+    from mmkeras.training.frozen_cache import FrozenCache
     from mmkeras.training.objective import build_loss, build_optimizer
 
     train_config = config.train
     with plan.scope():
         model = build_model(config.model, preprocessor)
+        cache = None if config.data.cache in ("none", "", None) else FrozenCache.for_model(model, preprocessor, config)
+        fit_model = cache.fit_model if cache is not None else model
         single = len(model.outputs) == 1
         accuracy = [keras.metrics.CategoricalAccuracy(name="accuracy")]
         loss = build_loss(train_config) if single else {name: build_loss(train_config) for name in model.output_names}
-        model.compile(
+        fit_model.compile(
             optimizer=build_optimizer(train_config, steps_per_epoch),
             loss=loss,
             metrics=accuracy if single else {"probabilities": accuracy},
@@ -171,7 +177,7 @@ def build_compiled_model(config: Config, preprocessor, plan, steps_per_epoch: in
             jit_compile=plan.jit_compile,
             steps_per_execution=train_config.steps_per_execution,
         )
-        return plan.prepare_model(model)
+        return model, plan.prepare_model(fit_model), cache
 
 
 def fit_segments(start: tuple[int, int], epochs: int, stopped: bool = False) -> list[tuple[int, int, int]]:
@@ -186,8 +192,9 @@ def fit_segments(start: tuple[int, int], epochs: int, stopped: bool = False) -> 
     return [(epoch, epoch + 1, step)] + ([(epoch + 1, epochs, 0)] if epoch + 1 < epochs else [])
 
 
-def fit_run(config: Config, run: Run, model, preprocessor, plan, state, *, steps_per_epoch: int):
-    """Train from ``state``'s position (or the start); returns the ``RunCallbacks`` (with history)."""
+def fit_run(config: Config, run: Run, model, preprocessor, plan, state, *, steps_per_epoch: int, cache=None):
+    """Train ``model`` from ``state``'s position (or the start); returns the ``RunCallbacks`` (with
+    history). With a ``FrozenCache``, ``model`` is its ``fit_model``, fed the cached encodings."""
     from mmkeras.data.diagnosis import data_errors
     from mmkeras.data.pipeline import build_dataset
     from mmkeras.training.auto import resolve_verbose
@@ -198,21 +205,21 @@ def fit_run(config: Config, run: Run, model, preprocessor, plan, state, *, steps
     weights = class_weights(config, preprocessor)
     static_batches = plan.jit_compile or plan.name == "tpu"
 
-    def prepared(dataset, weights=None):
-        dataset = training_targets(dataset, model, preprocessor.num_classes, weights)
+    def batches(split, training, weights=None, **options):
+        make = cache.dataset if cache is not None else functools.partial(build_dataset, preprocessor=preprocessor)
+        dataset = training_targets(make(config, split, training=training, batch_size=batch_size, **options),
+                                   model, preprocessor.num_classes, weights)
         return shard_by_data(dataset) if plan.name == "multi_worker" else dataset
 
     def train_batches(first_epoch: int, skip_batches: int):
-        return prepared(build_dataset(config, "train", preprocessor, training=True, batch_size=batch_size,
-                                      repeat=True, first_epoch=first_epoch, skip_batches=skip_batches), weights)
+        return batches("train", True, weights, repeat=True, first_epoch=first_epoch, skip_batches=skip_batches)
 
     validation_data = None
     if config.data.validation:
-        validation_data = prepared(build_dataset(config, "validation", preprocessor, training=False,
-                                                 batch_size=batch_size, drop_remainder=static_batches))
+        validation_data = batches("validation", False, drop_remainder=static_batches)
     callbacks = build_callbacks(run, train_config, validation_data, preprocessor.class_names,
                                 steps_per_epoch=steps_per_epoch, backup_every=max(1, min(50, steps_per_epoch // 2)),
-                                state=state, is_chief=plan.is_chief)
+                                state=state, is_chief=plan.is_chief, head_only=cache is not None)
     start, stopped = (state.position, bool(state.meta.get("stopped"))) if state else ((0, 0), False)
     if state is not None:
         print(f"resuming {run.run_dir} from its backup {state.path.name}: epoch {start[0] + 1}/{train_config.epochs}, "
@@ -230,10 +237,15 @@ def fit_run(config: Config, run: Run, model, preprocessor, plan, state, *, steps
     return callbacks
 
 
-def finish_run(run: Run, model, history: list[dict], *, seconds: float, resumed: bool, has_validation: bool) -> Run:
+def finish_run(run: Run, model, history: list[dict], *, seconds: float, resumed: bool, has_validation: bool,
+               fit_model=None) -> Run:
     kill_point("finish")
     save_model_atomically(model, run.last_model)
-    if not has_validation or not run.best_model.exists():
+    if run.best_head_weights.exists():  # the head of a frozen-backbone cache kept its best weights
+        (fit_model or model).load_weights(run.best_head_weights)
+        save_model_atomically(model, run.best_model)
+        run.best_head_weights.unlink()
+    elif not has_validation or not run.best_model.exists():
         save_model_atomically(model, run.best_model)
     write_text_atomically(run.history_file, json.dumps(history, indent=2))
     last = history[-1] if history else {}
@@ -269,15 +281,17 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
             state = open_run(run, config, plan, steps_per_epoch=steps, overwrite=overwrite)
             preprocessor = load_or_fit_preprocessor(run, config)
             with dtype_policy(config.train.precision):
-                model = build_compiled_model(config, preprocessor, plan, steps)
+                model, fit_model, cache = build_compiled_model(config, preprocessor, plan, steps)
                 start = time.time()
                 try:
-                    callbacks = fit_run(config, run, model, preprocessor, plan, state, steps_per_epoch=steps)
+                    callbacks = fit_run(config, run, fit_model, preprocessor, plan, state, steps_per_epoch=steps,
+                                        cache=cache)
                 except RunFailedError as error:
                     run.update_status(status="failed", failure=error.failure)
                     raise
                 return finish_run(run, model, callbacks.history.rows, seconds=time.time() - start,
-                                  resumed=state is not None, has_validation=bool(config.data.validation))
+                                  resumed=state is not None, has_validation=bool(config.data.validation),
+                                  fit_model=fit_model)
     finally:
         if backend == "jax":
             keras.distribution.set_distribution(None)

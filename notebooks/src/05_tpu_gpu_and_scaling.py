@@ -25,15 +25,37 @@
 # %% [markdown]
 # ## Setup
 #
-# On Colab, mmkeras is not installed yet: the first cell installs it there (and only there).
-# In a checkout, `pip install -e .` has already done it.
+# mmkeras is not on PyPI. On Colab, the first cell installs a wheel built from the repository; anywhere
+# else it does nothing (in a checkout, `pip install -e .` has already installed mmkeras). To get the
+# wheel to Colab:
+#
+# 1. in a checkout of the repository, run `make wheel`: it writes `dist/mmkeras-0.1.0-py3-none-any.whl`
+#    (the package with its bundled configs and datasets, about 30 MB);
+# 2. in Colab, open the *Files* pane (the folder icon on the left) and upload that file into the
+#    session's working folder, `/content` (or into `/content/dist`);
+# 3. run the cell. Instead of uploading, you may set `MMKERAS_WHEEL` to the wheel's path (on a mounted
+#    Drive, say) or an https URL, in a cell above this one:
+#    `%env MMKERAS_WHEEL=/content/drive/MyDrive/mmkeras-0.1.0-py3-none-any.whl`.
+#
+# pip installs mmkeras's dependencies (TensorFlow 2.21, Keras 3, KerasHub, ...) from PyPI with it. If
+# Colab then asks to restart the session (pip replaced a package it had loaded), restart and run the
+# notebook from the top: the cell finds mmkeras installed.
 
 # %%
+import glob
+import os
 import subprocess
 import sys
 
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "mmkeras"], check=True)
+    wheels = ([os.environ["MMKERAS_WHEEL"]] if os.environ.get("MMKERAS_WHEEL")
+              else sorted(glob.glob("dist/mmkeras-*.whl") + glob.glob("mmkeras-*.whl"), key=os.path.getmtime))
+    if not wheels:
+        raise FileNotFoundError(f"no mmkeras wheel in {os.getcwd()} or {os.getcwd()}/dist: build one with "
+                                "`make wheel` in the repository and upload dist/mmkeras-*.whl here, or set "
+                                "MMKERAS_WHEEL to its path or URL")
+    print("pip install", wheels[-1])
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", wheels[-1]], check=True)
 
 # %% [markdown]
 # One switch sizes everything. `MMKERAS_NOTEBOOK_SMALL=1` (what the test suite sets) keeps a few

@@ -32,6 +32,20 @@ def test_conv2d_flatten_pooling():
     assert vector.shape == (4, 5) and tokens.shape == (4, 64, 5)
 
 
+def test_conv2d_auto_pooling_flattens_small_maps_and_averages_large_ones():
+    from mmkeras.encoders.image import FLATTEN_LIMIT
+
+    _, small, _, _ = _run(None)  # 16x16 -> a 4x4x64 map: 1,024 values
+    assert small.get_layer("photo_dense").kernel.shape == (4 * 4 * 64, 128)
+    # 512 x 512 -> a 128 x 128 x 64 map, far over the limit: global average, a 64 x 128 Dense.
+    large_spec = FeatureSpec(column="photo", modality="image", shape=(512, 512, 1), dtype="float32")
+    inputs = keras.Input(large_spec.shape, name="photo")
+    large = keras.Model(inputs, build_encoder(inputs, large_spec, None).vector)
+    assert large.get_layer("photo_dense").kernel.shape == (64, 128)
+    assert "photo_average_pool" in [layer.name for layer in large.layers]
+    assert 128 * 128 * 64 > FLATTEN_LIMIT >= (48 // 4) * (48 // 4) * 64  # emoji's 48 x 48 images flatten
+
+
 def test_resnet_shapes():
     _, model, vector, tokens = _run({"type": "resnet", "filters": [4, 8]})
     assert vector.shape == (4, 8) and tokens.shape == (4, 64, 8)  # 16 -> 8

@@ -1,4 +1,5 @@
 import keras
+import keras_hub
 import numpy as np
 import pytest
 
@@ -6,10 +7,12 @@ from mmkeras import registry
 from mmkeras.errors import ConfigError
 from mmkeras.data.schema import FeatureSpec
 from mmkeras.encoders import build_encoder
+from mmkeras.layers import TransformerBlock
 
 SPEC = FeatureSpec(column="review", modality="text", shape=(8,), dtype="int32", vocab_size=30)
 IDS = np.array([[3, 4, 5, 0, 0, 0, 0, 0], [7, 7, 7, 7, 7, 7, 7, 7], [2, 0, 0, 0, 0, 0, 0, 0], [0] * 8], "int32")
-NATIVE = [name for name in registry.names("text_encoder") if name != "hub"]
+# Encoders that load a SavedModel or a preset have their own test files.
+NATIVE = [name for name in registry.names("text_encoder") if not registry.loads_files("text_encoder", name)]
 SMALL = {
     "embedding": {"embedding_dim": 6},
     "bilstm": {"embedding_dim": 6, "units": 3},
@@ -58,13 +61,29 @@ def test_embedding_max_pooling():
     np.testing.assert_allclose(np.asarray(model(IDS)[0])[0], table[[3, 4, 5]].max(0), rtol=1e-5)
 
 
-def test_transformer_ignores_padding_positions_content():
-    # Padding ids are always 0, so check that real tokens' outputs do not depend on sequence
-    # padding length: the same 3 tokens followed by padding give the same vector in each row.
-    _, model = _encoder_model({"type": "transformer", "embedding_dim": 4, "num_heads": 2, "dropout": 0.0})
-    ids = np.array([[3, 4, 5, 0, 0, 0, 0, 0], [3, 4, 5, 0, 0, 0, 0, 0]], "int32")
-    vector = np.asarray(model(ids)[0])
-    np.testing.assert_allclose(vector[0], vector[1], rtol=1e-6)
+@pytest.mark.parametrize("name", ["embedding", "transformer"])
+def test_text_encoder_vector_ignores_what_padding_embeds(name):
+    # Padding ids are 0: give id 0 a wildly different embedding; a vector that attends to,
+    # recurs over or pools padding moves with it.
+    _, model = _encoder_model({"type": name, **SMALL[name]})
+    reference = np.asarray(model(IDS)[0])
+    table = model.get_layer("review_embedding").embeddings
+    values = np.asarray(table).copy()
+    values[0] = 100.0 * np.random.default_rng(0).normal(size=values.shape[1])
+    table.assign(values)
+    np.testing.assert_allclose(np.asarray(model(IDS)[0])[:3], reference[:3], rtol=1e-5, atol=1e-6)
+
+
+def test_transformer_is_keras_hub_positions_then_post_norm_blocks():
+    _, model = _encoder_model({"type": "transformer", **SMALL["transformer"]})
+    assert isinstance(model.get_layer("review_position_embedding"), keras_hub.layers.PositionEmbedding)
+    block = model.get_layer("review_block1")
+    assert isinstance(block, TransformerBlock) and not block.normalize_first and not block.cross_attention
+    # A token's vector depends on its position: the same ids in another order give another vector.
+    reordered = IDS.copy()
+    reordered[1] = [5, 4, 3, 0, 0, 0, 0, 0]  # row 0 is 3, 4, 5 then padding
+    vector = np.asarray(model(reordered)[0])
+    assert np.max(np.abs(vector[0] - vector[1])) > 1e-4
 
 
 def test_transformer_width_must_divide_by_heads():

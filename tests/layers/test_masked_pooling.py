@@ -28,6 +28,9 @@ def test_masked_pooling_passes_layer_harness(mode, tmp_path):
         {"inputs": X, "mask": MASK},
         tmp_path,
         expected_output_shape=(3, 2),
+        expected_num_trainable_variables=0,
+        expected_num_non_trainable_variables=0,
+        expected_num_params=0,
         mixed_precision_output_dtype="compute",
     )
 

@@ -11,6 +11,8 @@ def test_modality_dropout_layer_contract(tmp_path):
     run_layer_test(
         ModalityDropout, {"rate": 0.3, "seed": 1}, {"presence": PRESENCE[:4]}, tmp_path,
         expected_output_shape=(4, 3), mixed_precision_output_dtype="compute",
+        # No weights; the one non-trainable variable is the seed generator's state.
+        expected_num_trainable_variables=0, expected_num_non_trainable_variables=1, expected_num_params=0,
     )
 
 

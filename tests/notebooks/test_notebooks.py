@@ -86,6 +86,73 @@ def test_notebooks_have_no_outputs_and_start_with_the_colab_install_cell():
         assert '"google.colab" in sys.modules' in code[0].source, path.name
 
 
+def _install_cell() -> str:
+    """The first code cell, the same in every notebook (checked here)."""
+    import nbformat
+
+    cells = {path.name: next(cell.source for cell in nbformat.read(path, as_version=4).cells
+                             if cell.cell_type == "code") for path in NOTEBOOKS}
+    assert len(set(cells.values())) == 1, f"the Colab install cells differ: {sorted(cells)}"
+    return next(iter(cells.values()))
+
+
+def _run_install_cell(monkeypatch, folder: Path) -> list:
+    """Run the install cell as on Colab, in ``folder``; returns the commands it ran."""
+    import subprocess
+    import sys
+    import types
+
+    commands = []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess, "run", lambda command, check: commands.append(command))
+    monkeypatch.chdir(folder)
+    exec(compile(_install_cell(), "install cell", "exec"), {})
+    return commands
+
+
+def test_the_colab_install_cell_installs_the_newest_uploaded_wheel(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.delenv("MMKERAS_WHEEL", raising=False)
+    (tmp_path / "dist").mkdir()
+    # Newest by time, not by name: a fresh upload into dist/ wins over an older one beside it.
+    for age, name in ((200, "mmkeras-0.0.9-py3-none-any.whl"), (100, "dist/mmkeras-0.1.0-py3-none-any.whl")):
+        (tmp_path / name).write_bytes(b"PK")
+        os.utime(tmp_path / name, (time.time() - age, time.time() - age))
+    assert _run_install_cell(monkeypatch, tmp_path) == [
+        [sys.executable, "-m", "pip", "install", "-q", "dist/mmkeras-0.1.0-py3-none-any.whl"]]
+
+
+def test_the_colab_install_cell_takes_the_wheel_mmkeras_wheel_names(tmp_path, monkeypatch):
+    url = "https://example.org/wheels/mmkeras-0.1.0-py3-none-any.whl"
+    monkeypatch.setenv("MMKERAS_WHEEL", url)
+    (tmp_path / "mmkeras-0.0.1-py3-none-any.whl").write_bytes(b"PK")
+    assert [command[-1] for command in _run_install_cell(monkeypatch, tmp_path)] == [url]
+
+
+def test_the_colab_install_cell_says_how_to_get_a_wheel_when_there_is_none(tmp_path, monkeypatch):
+    monkeypatch.delenv("MMKERAS_WHEEL", raising=False)
+    with pytest.raises(FileNotFoundError, match=r"^no mmkeras wheel in .+: build one with `make wheel` in the "
+                                                r"repository and upload dist/mmkeras-\*\.whl here, or set "
+                                                r"MMKERAS_WHEEL to its path or URL$"):
+        _run_install_cell(monkeypatch, tmp_path)
+
+
+def test_the_setup_markdown_says_how_to_get_the_wheel_to_colab():
+    import nbformat
+
+    import mmkeras
+
+    wheel = f"dist/mmkeras-{mmkeras.__version__}-py3-none-any.whl"  # the name `make wheel` gives it
+    for path in NOTEBOOKS:
+        cells = nbformat.read(path, as_version=4).cells
+        first_code = next(index for index, cell in enumerate(cells) if cell.cell_type == "code")
+        setup = cells[first_code - 1].source
+        assert setup.startswith("## Setup"), path.name
+        for step in ("`make wheel`", wheel, "upload", "`MMKERAS_WHEEL`"):
+            assert step in setup, (path.name, step)
+
+
 class Executions:
     """Executed notebooks by file name: ``(notebook, error or None, seconds)``. Asking for one that has
     not run yet runs it, together with every other selected one that has not (``batch``)."""

@@ -39,6 +39,8 @@ from mmkeras.data.columns import audio_ops, wav
 from mmkeras.data.columns.base import Column, Feature
 from mmkeras.data.columns.bytes import four_cc, read_bytes, size_of
 from mmkeras.data.schema import FeatureSpec
+from mmkeras.errors import ConfigError
+from mmkeras.presets import read_preset_json
 
 logger = logging.getLogger(__name__)
 #: Seconds decoded per file, as a multiple of the configured duration (the centre of the file).
@@ -80,6 +82,15 @@ class AudioFeature(Feature):
         above(f"{where}.duration", self.duration, 0)
         if self.preset is None:
             as_config_error(where, audio_ops.check_feature, self.resolved(), where)
+
+    def check_preset(self, column: str, where: str, backbone: dict) -> None:
+        if self.sample_rate is None:
+            return
+        rate = read_preset_json(self.preset, "audio_converter.json", where)["config"].get("sampling_rate")
+        if rate is not None and rate != self.sample_rate:
+            raise ConfigError(f"data.features.{column}.sample_rate={self.sample_rate} contradicts {where}.preset="
+                              f"{self.preset!r}, whose audio converter takes {rate} Hz; remove the key (files are "
+                              f"resampled to {rate} Hz)")
 
     def spec(self, column: str) -> FeatureSpec:
         return FeatureSpec(column, "audio", audio_ops.feature_shape(self.resolved()), "float32")
@@ -144,6 +155,11 @@ class AudioColumn(Column):
     @property
     def spec(self) -> FeatureSpec:
         return FeatureSpec(self.name, self.modality, audio_ops.feature_shape(self.feature), "float32")
+
+    @property
+    def cache_caveat(self) -> Optional[str]:
+        return (f"its cached encodings use each clip's centre window, so clips longer than duration="
+                f"{self.feature.duration} s are not randomly cropped; set data.cache: none to keep that")
 
     @property
     def decoded_spec(self) -> tf.TensorSpec:

@@ -61,6 +61,10 @@ class Feature(abc.ABC):
     def check(self, where: str) -> None:
         """Fail naming ``<where>.<key>`` and the value when a setting is out of range."""
 
+    def check_preset(self, column: str, where: str, backbone: dict) -> None:
+        """Fail naming both keys when a setting of ``data.features.<column>`` contradicts the preset
+        of ``where`` (``model.encoders.<column>``), whose backbone config is ``backbone``."""
+
     @abc.abstractmethod
     def spec(self, column: str) -> FeatureSpec:
         """The column's ``FeatureSpec`` before adapting (what the config check builds the model on)."""
@@ -103,6 +107,16 @@ class Column(abc.ABC):
     @abc.abstractmethod
     def spec(self) -> FeatureSpec:
         """Shape and dtype of the model input (valid once adapted)."""
+
+    @property
+    def augments(self) -> bool:
+        """True when training changes the column's input every epoch (augmentation)."""
+        return bool(getattr(self.feature, "augment", None) or getattr(self.feature, "spec_augment", None))
+
+    @property
+    def cache_caveat(self) -> Optional[str]:
+        """What caching a frozen encoder's outputs of this column gives up (logged), or None."""
+        return None
 
     @property
     def decoded_spec(self) -> tf.TensorSpec:

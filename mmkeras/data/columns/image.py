@@ -27,6 +27,7 @@ from mmkeras.data.columns.base import Column, Feature
 from mmkeras.data.columns.bytes import attempt
 from mmkeras.data.columns.image_check import CORRUPT, image_problem
 from mmkeras.data.schema import FeatureSpec
+from mmkeras.errors import ConfigError
 
 
 @dataclasses.dataclass
@@ -58,6 +59,17 @@ class ImageFeature(Feature):
         if isinstance(self.augment, dict):
             self.augment = {key: number_from_string(value) for key, value in self.augment.items()}
         as_config_error(f"{where}.augment", image_ops.check_augment, self.augment, f"{where}.augment")
+
+    def check_preset(self, column: str, where: str, backbone: dict) -> None:
+        shape, handle = backbone.get("image_shape") or (None, None), self.preset
+        for key, size in (("height", shape[0]), ("width", shape[1])):
+            if size and getattr(self, key) not in (None, size):
+                raise ConfigError(f"data.features.{column}.{key}={getattr(self, key)} contradicts {where}.preset="
+                                  f"{handle!r}, whose backbone takes {shape[0]} x {shape[1]} images; remove height "
+                                  "and width")
+        if self.channels not in (None, 3):
+            raise ConfigError(f"data.features.{column}.channels={self.channels} contradicts {where}.preset="
+                              f"{handle!r}, whose backbone takes RGB images (3 channels); remove the key")
 
     def spec(self, column: str) -> FeatureSpec:
         resolved = self.resolved()
