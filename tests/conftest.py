@@ -30,3 +30,25 @@ def tiny_presets(tmp_path_factory) -> dict:
     from tests.presets import make_presets
 
     return make_presets(tmp_path_factory.mktemp("presets"))
+
+
+# Under pytest-xdist (`make test` runs `-n auto --dist loadgroup`), tests that share an expensive
+# module- or session-scoped fixture (a trained run, an export) go to one worker, which builds it
+# once, instead of every worker building its own copy. The notebooks are left spread out: each is
+# a kernel of its own, and one worker running all of them would be the slowest.
+_SPREAD = ("tests", "tests/notebooks/test_notebooks.py")
+
+
+def _shared_fixture_home(item) -> str | None:
+    homes = sorted({defs[-1].baseid for defs in item._fixtureinfo.name2fixturedefs.values()
+                    if defs and defs[-1].scope in ("module", "session") and defs[-1].baseid
+                    and defs[-1].baseid.startswith("tests") and defs[-1].baseid not in _SPREAD})
+    return homes[0] if homes else None  # a conftest folder sorts before the modules inside it
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups into the node ids
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        home = _shared_fixture_home(item)
+        if home is not None:
+            item.add_marker(pytest.mark.xdist_group(name=home))

@@ -106,7 +106,7 @@ def test_bundled_default_config_loads():
 
     config = load_config(Path(__file__).parents[1] / "mmkeras" / "configs" / "digits.yaml")
     assert set(config.data.features) == {"text", "image", "audio"}
-    assert config.model.encoders["audio"]["type"] == "lstm"
+    assert config.model.encoders["audio"]["type"] == "conv1d"  # docs/results.md "Defaults, measured"
     assert config.model.fusion["type"] == "concat"
 
 

@@ -43,3 +43,15 @@ def test_an_image_size_the_backbone_cannot_take_is_refused(tiny_presets):
     with pytest.raises(ConfigError, match=r"data\.features\.photo\.height=48 contradicts .* takes 32 x 32 images"):
         _config({"photo": {"modality": "image", "height": 48, "width": 48}},
                 {"photo": {"type": "keras_hub", "preset": tiny_presets["vit"]}})
+
+
+def test_train_with_an_unresolvable_preset_exits_2_naming_it_and_writes_no_run_directory(tmp_path, capsys):
+    from mmkeras.cli import main
+
+    config = tmp_path / "hub.yaml"
+    config.write_text("data:\n  train: train.csv\n  label: label\n  features:\n    title: {modality: text}\n"
+                      "model:\n  encoders:\n    title: {type: keras_hub, preset: no_such_preset_xyz}\n")
+    assert main(["train", "--config", str(config), "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "model.encoders.title.preset='no_such_preset_xyz' cannot be loaded" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

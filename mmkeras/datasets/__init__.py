@@ -35,13 +35,14 @@ from pathlib import Path
 
 from mmkeras.datasets import avdigits, digits, emoji, speech_commands_mini
 from mmkeras.datasets._files import SPLITS, attribution_files, write_csv
+from mmkeras.datasets.subsets import split_overrides, subset
 
 _MODULES = {module.NAME: module for module in (avdigits, digits, emoji, speech_commands_mini)}
 # Everything prepare() writes; re-running removes exactly these before moving the new ones in.
 _OUTPUTS = ("train.csv", "validation.csv", "test.csv", "DATASET.md", "dataset.json", "images", "audio")
 _RECIPE_FILE = "dataset.json"
 
-__all__ = ["default_root", "ensure_prepared", "names", "options", "prepare"]
+__all__ = ["default_root", "ensure_prepared", "names", "options", "prepare", "split_overrides", "subset"]
 
 
 def names() -> list[str]:

@@ -4,7 +4,8 @@
 ``(samples, 1)`` for the waveform front end; for raw waveforms ``conv1d`` with ``strides: 4``
 (or more) is the sensible choice, since recurrent layers over thousands of samples are slow.
 Tokens are the frames (after any downsampling) with no mask. Registered as ``audio_encoder``:
-``lstm`` (the default), ``crnn``, ``conv1d``.
+``conv1d`` (the default: on digits and avdigits it beat ``lstm`` alone and with images, at about half
+the training time, 3 seeds, docs/results.md), ``crnn``, ``lstm``.
 
 Example:
     >>> import keras

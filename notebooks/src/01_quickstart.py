@@ -16,7 +16,7 @@
 # spoken recording from the Free Spoken Digit Dataset. We will:
 #
 # 1. prepare the data as files plus CSV manifests,
-# 2. build the three-branch Functional model (Embedding text, Conv2D image, LSTM speech),
+# 2. build the three-branch Functional model (Embedding text, Conv2D image, Conv1D speech),
 # 3. train it into a run directory,
 # 4. read the evaluation report (accuracy, calibration, what each modality contributes),
 # 5. export a SavedModel that TF Serving answers with raw text, PNG bytes and WAV bytes,
@@ -117,41 +117,12 @@ print(configs.path("digits").read_text())
 # %% [markdown]
 # A bundled config's data paths (`data/digits/...`) are relative to the working directory, and any
 # key can be overridden without editing the file, exactly like `--set` on the command line. We point
-# the three splits at the folder prepared above; with small settings, at its first few dozen rows
-# (every digit represented), written beside the full manifests.
+# the three splits at the folder prepared above with `mmkeras.datasets.split_overrides`; with small
+# settings, at its first few dozen rows (every digit represented), written beside the full manifests.
 
 # %%
-import itertools
-
-
-def split_overrides(folder, counts=None):
-    """Overrides pointing the three splits at the manifests in ``folder``; with ``counts``
-    (``{split: rows}``), at their first rows, dealt round-robin over the labels so that every class
-    appears."""
-    overrides = []
-    for split in ("train", "validation", "test"):
-        manifest = folder / f"{split}.csv"
-        if counts:
-            with open(manifest, newline="") as handle:
-                reader = csv.DictReader(handle)
-                by_label = {}
-                for row in reader:
-                    by_label.setdefault(row["label"], []).append(row)
-            dealt = [row for group in itertools.zip_longest(*by_label.values()) for row in group if row]
-            manifest = folder / f"{split}_first{counts[split]}.csv"
-            # Written whole, then renamed: other notebooks may be reading the same file.
-            partial = folder / f".{manifest.name}.{os.getpid()}"
-            with open(partial, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=reader.fieldnames)
-                writer.writeheader()
-                writer.writerows(dealt[: counts[split]])
-            os.replace(partial, manifest)
-        overrides.append(f"data.{split}={manifest}")
-    return overrides
-
-
-overrides = split_overrides(folder) if not SMALL else [
-    *split_overrides(folder, {"train": 64, "validation": 32, "test": 32}),
+overrides = mmkeras.datasets.split_overrides(folder) if not SMALL else [
+    *mmkeras.datasets.split_overrides(folder, {"train": 64, "validation": 32, "test": 32}),
     "train.epochs=1", "train.batch_size=16",
     "data.features.image.height=16", "data.features.image.width=16",
     "data.features.audio.duration=0.5", "data.features.audio.num_mel_bins=16",

@@ -112,39 +112,12 @@ print(configs.path("fusion/concat").read_text())
 
 # %%
 import csv
-import itertools
-
-
-def split_overrides(folder, counts=None):
-    """Overrides pointing the three splits at the manifests in ``folder``; with ``counts``
-    (``{split: rows}``), at their first rows, dealt round-robin over the labels so that every class
-    appears."""
-    overrides = []
-    for split in ("train", "validation", "test"):
-        manifest = folder / f"{split}.csv"
-        if counts:
-            with open(manifest, newline="") as handle:
-                reader = csv.DictReader(handle)
-                by_label = {}
-                for row in reader:
-                    by_label.setdefault(row["label"], []).append(row)
-            dealt = [row for group in itertools.zip_longest(*by_label.values()) for row in group if row]
-            manifest = folder / f"{split}_first{counts[split]}.csv"
-            # Written whole, then renamed: other notebooks may be reading the same file.
-            partial = folder / f".{manifest.name}.{os.getpid()}"
-            with open(partial, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=reader.fieldnames)
-                writer.writeheader()
-                writer.writerows(dealt[: counts[split]])
-            os.replace(partial, manifest)
-        overrides.append(f"data.{split}={manifest}")
-    return overrides
-
 
 EPOCHS = 1 if SMALL else 8
 BATCH_SIZE = 16 if SMALL else 32
 base_overrides = [f"train.epochs={EPOCHS}", f"train.batch_size={BATCH_SIZE}",
-                  *split_overrides(folder, {"train": 48, "validation": 16, "test": 32} if SMALL else None)]
+                  *mmkeras.datasets.split_overrides(folder, {"train": 48, "validation": 16, "test": 32}
+                                                    if SMALL else None)]
 if SMALL:
     base_overrides += [
         "data.features.image.height=16", "data.features.image.width=16",

@@ -195,37 +195,9 @@ print(configs.path("speech_commands").read_text())
 # represented), written beside the full manifests.
 
 # %%
-import itertools
-
-
-def split_overrides(folder, counts=None):
-    """Overrides pointing the three splits at the manifests in ``folder``; with ``counts``
-    (``{split: rows}``), at their first rows, dealt round-robin over the labels so that every class
-    appears."""
-    overrides = []
-    for split in ("train", "validation", "test"):
-        manifest = folder / f"{split}.csv"
-        if counts:
-            with open(manifest, newline="") as handle:
-                reader = csv.DictReader(handle)
-                by_label = {}
-                for row in reader:
-                    by_label.setdefault(row["label"], []).append(row)
-            dealt = [row for group in itertools.zip_longest(*by_label.values()) for row in group if row]
-            manifest = folder / f"{split}_first{counts[split]}.csv"
-            # Written whole, then renamed: other notebooks may be reading the same file.
-            partial = folder / f".{manifest.name}.{os.getpid()}"
-            with open(partial, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=reader.fieldnames)
-                writer.writeheader()
-                writer.writerows(dealt[: counts[split]])
-            os.replace(partial, manifest)
-        overrides.append(f"data.{split}={manifest}")
-    return overrides
-
-
 overrides = [f"data.features.audio.duration={DURATION}",
-             *split_overrides(commands, {"train": 60, "validation": 30, "test": 30} if SMALL else None)]
+             *mmkeras.datasets.split_overrides(commands, {"train": 60, "validation": 30, "test": 30}
+                                               if SMALL else None)]
 if SMALL:
     overrides += ["train.epochs=1", "train.batch_size=16", "train.warmup_epochs=0"]
 config = mmkeras.load_config("speech_commands", overrides)

@@ -96,37 +96,8 @@ print("mmkeras", mmkeras.__version__, "| keras", keras.__version__, "| backend",
 folder = mmkeras.datasets.ensure_prepared("digits", WORKDIR / "data" / "digits")
 
 # %%
-import itertools
-
-
-def split_overrides(folder, counts=None):
-    """Overrides pointing the three splits at the manifests in ``folder``; with ``counts``
-    (``{split: rows}``), at their first rows, dealt round-robin over the labels so that every class
-    appears."""
-    overrides = []
-    for split in ("train", "validation", "test"):
-        manifest = folder / f"{split}.csv"
-        if counts:
-            with open(manifest, newline="") as handle:
-                reader = csv.DictReader(handle)
-                by_label = {}
-                for row in reader:
-                    by_label.setdefault(row["label"], []).append(row)
-            dealt = [row for group in itertools.zip_longest(*by_label.values()) for row in group if row]
-            manifest = folder / f"{split}_first{counts[split]}.csv"
-            # Written whole, then renamed: other notebooks may be reading the same file.
-            partial = folder / f".{manifest.name}.{os.getpid()}"
-            with open(partial, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=reader.fieldnames)
-                writer.writeheader()
-                writer.writerows(dealt[: counts[split]])
-            os.replace(partial, manifest)
-        overrides.append(f"data.{split}={manifest}")
-    return overrides
-
-
-overrides = split_overrides(folder) if not SMALL else [
-    *split_overrides(folder, {"train": 64, "validation": 32, "test": 32}),
+overrides = mmkeras.datasets.split_overrides(folder) if not SMALL else [
+    *mmkeras.datasets.split_overrides(folder, {"train": 64, "validation": 32, "test": 32}),
     "train.epochs=1", "train.batch_size=16",
     "data.features.image.height=16", "data.features.image.width=16",
     "data.features.audio.duration=0.5", "data.features.audio.num_mel_bins=16",

@@ -72,7 +72,6 @@ if "google.colab" in sys.modules:
 # %%
 import csv
 import dataclasses
-import itertools
 from pathlib import Path
 
 SMALL = os.environ.get("MMKERAS_NOTEBOOK_SMALL", "0") == "1"
@@ -110,37 +109,14 @@ print({key: example[key] for key in ("text", "image", "label")})
 display(Image(filename=str(emoji / example["image"]), width=72))
 
 # %% [markdown]
-# With small settings every split is cut to its first few dozen rows, dealt round-robin over the
-# labels so that every class appears; the cut manifests are written beside the full ones.
+# With small settings `mmkeras.datasets.subset` cuts every split to its first few dozen rows, dealt
+# round-robin over the labels so that every class appears; the cut manifests are written beside the
+# full ones.
 
 # %%
-def split_paths(folder, counts=None):
-    """``{split: manifest}`` for the three splits in ``folder``; with ``counts`` (``{split: rows}``),
-    manifests of their first rows, every label represented."""
-    paths = {}
-    for split in ("train", "validation", "test"):
-        manifest = folder / f"{split}.csv"
-        if counts:
-            with open(manifest, newline="") as handle:
-                reader = csv.DictReader(handle)
-                by_label = {}
-                for row in reader:
-                    by_label.setdefault(row["label"], []).append(row)
-            dealt = [row for group in itertools.zip_longest(*by_label.values()) for row in group if row]
-            manifest = folder / f"{split}_first{counts[split]}.csv"
-            # Written whole, then renamed: other notebooks may be reading the same file.
-            partial = folder / f".{manifest.name}.{os.getpid()}"
-            with open(partial, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=reader.fieldnames)
-                writer.writeheader()
-                writer.writerows(dealt[: counts[split]])
-            os.replace(partial, manifest)
-        paths[split] = manifest
-    return paths
-
-
 SUBSET = {"train": 64, "validation": 32, "test": 32} if SMALL else None
-emoji_splits, command_splits = split_paths(emoji, SUBSET), split_paths(commands, SUBSET)
+emoji_splits = mmkeras.datasets.subset(emoji, SUBSET)
+command_splits = mmkeras.datasets.subset(commands, SUBSET)
 with open(emoji_splits["test"], newline="") as handle:
     emoji_test = list(csv.DictReader(handle))
 print(emoji_splits["train"].name, command_splits["train"].name, len(emoji_test), "emoji test rows")

@@ -23,7 +23,8 @@ def _run(settings, spec=SPEC):
 @pytest.mark.parametrize(
     "settings, vector_shape, tokens_shape",
     [
-        (None, (4, 64), (4, 12, 64)),
+        (None, (4, 64), (4, 3, 64)),  # the default, conv1d: two blocks, each pooling time by 2
+        ({"type": "lstm"}, (4, 64), (4, 12, 64)),
         ({"type": "lstm", "units": 3, "bidirectional": True, "num_layers": 2}, (4, 6), (4, 12, 6)),
         ({"type": "crnn", "filters": [4, 8], "units": 5}, (4, 5), (4, 3, 5)),
         ({"type": "crnn", "filters": [4], "units": 5, "bidirectional": True}, (4, 10), (4, 6, 10)),

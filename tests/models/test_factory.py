@@ -120,7 +120,7 @@ def test_every_encoder_builds_with_concat(column, encoder):
 def test_default_encoders_per_modality():
     model = build_model(ModelConfig(), _pre(tuple(SPECS)))
     names = {layer.name for layer in model.layers}
-    assert {"text_embedding", "image_conv1", "image_conv2", "speech_1_lstm", "concat_fusion"} <= names
+    assert {"text_embedding", "image_conv1", "image_conv2", "speech_block1_conv", "concat_fusion"} <= names
 
 
 def _learnable_data(n=64, seed=0):
