@@ -10,7 +10,7 @@ Example:
     >>> paths = subset(folder, {"train": 2, "validation": 2, "test": 3})
     >>> paths["train"].name, [row["label"] for row in csv.DictReader(open(paths["train"]))]
     ('train_first2.csv', ['x', 'y'])
-    >>> split_overrides(folder)[0] == f"data.train={folder / 'train.csv'}"
+    >>> split_overrides(folder, {"train": 2})[1] == f"data.validation={folder / 'validation.csv'}"
     True
 """
 
@@ -27,13 +27,19 @@ from mmkeras.datasets._files import SPLITS
 
 def subset(folder, counts: Optional[dict] = None) -> dict:
     """``{split: manifest path}`` of the CSV splits in ``folder``. With ``counts`` (``{split: rows}``),
-    each split is cut to its first rows dealt round-robin over the labels (so that every class
+    each split it names is cut to its first rows dealt round-robin over the labels (so that every class
     appears), written beside the full manifest as ``<split>_first<N>.csv`` (whole, then renamed:
     several processes may cut one folder at once)."""
     folder, paths = Path(folder), {}
+    unknown = sorted(set(counts or {}) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"counts names no split: {', '.join(unknown)}; the splits are {', '.join(SPLITS)}")
     for split in SPLITS:
         manifest = folder / f"{split}.csv"
-        if counts:
+        if not manifest.is_file():
+            raise FileNotFoundError(f"{manifest} does not exist: prepare the dataset first "
+                                    "(mmkeras.datasets.ensure_prepared)")
+        if counts and split in counts:
             with open(manifest, newline="", encoding="utf-8") as handle:
                 reader = csv.DictReader(handle)
                 by_label: dict = {}
