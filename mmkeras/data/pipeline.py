@@ -40,8 +40,8 @@ from mmkeras.data.schema import ENCODED_PREFIX, PRESENCE_SUFFIX
 AUTOTUNE = tf.data.AUTOTUNE
 # Epoch e of a training run shuffles with seed e * stride + data.seed (distinct for any seed < stride).
 _EPOCH_SEED_STRIDE = 1_000_003
-__all__ = ["ENCODED_PREFIX", "SPLITS", "build_dataset", "data_section", "encoding_rows", "fit_preprocessor",
-           "num_examples", "split_path"]
+__all__ = ["ENCODED_PREFIX", "SPLITS", "build_dataset", "caches", "data_section", "encoding_rows",
+           "fit_preprocessor", "num_examples", "split_path"]
 
 
 def fit_preprocessor(config) -> Preprocessor:
@@ -57,11 +57,16 @@ def num_examples(config, split: str) -> int:
 
 
 # ---------------------------------------------------------------------- the dataset
+def caches(data) -> bool:
+    """Whether ``data.cache`` keeps decoded examples (``memory`` or a file path) rather than ``none``."""
+    return data.cache not in ("none", "", None)
+
+
 def _cache(dataset: tf.data.Dataset, config, split: str, suffix: str = "") -> tf.data.Dataset:
     data = data_section(config)
     if data.cache == "memory":
         return dataset.cache()
-    if data.cache in ("none", "", None):
+    if not caches(data):
         return dataset
     cache_path = config.resolve_path(data.cache) if hasattr(config, "resolve_path") else data.cache
     tf.io.gfile.makedirs(cache_path.rsplit("/", 1)[0] or ".")
@@ -186,7 +191,7 @@ def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: b
         return preprocessor.crop_and_augment(decoded), label
 
     dataset = dataset.map(prepare, num_parallel_calls=AUTOTUNE)
-    if data.cache not in ("none", "", None):
+    if caches(data):
         dataset = dataset.batch(batch_size, num_parallel_calls=AUTOTUNE)
         dataset = dataset.map(featurize, num_parallel_calls=AUTOTUNE).unbatch()
         dataset = _cache(dataset, config, split, ".features" + suffix)

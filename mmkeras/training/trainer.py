@@ -158,13 +158,14 @@ def build_compiled_model(config: Config, preprocessor, plan, steps_per_epoch: in
     import keras
 
     from mmkeras.models.factory import build_model, loss_weights
+    from mmkeras.data.pipeline import caches
     from mmkeras.training.frozen_cache import FrozenCache
     from mmkeras.training.objective import build_loss, build_optimizer
 
     train_config = config.train
     with plan.scope():
         model = build_model(config.model, preprocessor)
-        cache = None if config.data.cache in ("none", "", None) else FrozenCache.for_model(model, preprocessor, config)
+        cache = FrozenCache.for_model(model, preprocessor, config) if caches(config.data) else None
         fit_model = cache.fit_model if cache is not None else model
         single = len(model.outputs) == 1
         accuracy = [keras.metrics.CategoricalAccuracy(name="accuracy")]
