@@ -185,7 +185,7 @@ def train_one(args, dataset: str, subset: str, encoders: dict, seed: int) -> dic
     with working_folder(Path(args.work)):
         config = mmkeras.load_config(dataset, overrides)
         run = mmkeras.train(config, run_dir=run_dir, overwrite=True)
-        report = mmkeras.evaluate_run(run.run_dir)
+        report = mmkeras.evaluate_run(run.run_dir, attribution=False, robustness=False)
     status = run.status()
     keras.backend.clear_session()
     if not args.keep_runs:

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
 
     from mmkeras.data.pipeline import build_dataset
     from mmkeras.data.preprocessor import Preprocessor
-    from mmkeras.evaluation.report import load_run_model
+    from mmkeras.evaluation.predictions import load_run_model
     from mmkeras.export.serving import export_run, serving_input_names
     from mmkeras.export.warmup import example_rows, raw_request_values
 

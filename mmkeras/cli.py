@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = verbs.add_parser("evaluate", help="write report.json / report.md for a run")
     evaluate.add_argument("--run-dir", required=True)
     evaluate.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    evaluate.add_argument("--no-attribution", action="store_true", help="leave out integrated gradients")
+    evaluate.add_argument("--no-robustness", action="store_true", help="leave out the subset and noise passes")
+
+    explain = verbs.add_parser("explain", help="figure + JSON: which modality drove one prediction")
+    explain.add_argument("--run-dir", required=True)
+    explain.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    explain.add_argument("--index", type=int, required=True, help="row of the split's manifest, 0-based")
+    explain.add_argument("--out", required=True, help="figure (PNG); the JSON goes beside it")
 
     export = verbs.add_parser("export", help="export a run as a TF Serving SavedModel")
     export.add_argument("--run-dir", required=True)
@@ -136,8 +144,14 @@ def _print_headline(report: dict) -> None:
         f"accuracy {report['accuracy']:.4f}  macro_f1 {report['macro_f1']:.4f}  ece {report['ece']:.4f}"
         f"  ({report['num_examples']} {report['split']} examples)"
     )
+    calibration = report.get("calibration")
+    if calibration:
+        print(f"  calibration: T {calibration['temperature']:.3f}, ece {calibration['ece_before']:.4f} -> "
+              f"{calibration['ece_after']:.4f}, nll {calibration['nll_before']:.4f} -> {calibration['nll_after']:.4f}")
     for column, row in report.get("modality_ablation", {}).items():
         print(f"  without {column}: accuracy {row['accuracy']:.4f} ({row['delta']:+.4f})")
+    if report.get("attribution"):
+        print("  attribution shares: " + ", ".join(f"{c} {s:.3f}" for c, s in report["attribution"]["shares"].items()))
 
 
 def _cmd_evaluate(args) -> int:
@@ -147,9 +161,28 @@ def _cmd_evaluate(args) -> int:
     select_backend(read_run_backend(args.run_dir))
     from mmkeras.evaluation.report import evaluate_run
 
-    report = evaluate_run(args.run_dir, split=args.split)
+    report = evaluate_run(args.run_dir, split=args.split, attribution=not args.no_attribution,
+                          robustness=not args.no_robustness)
     _print_headline(report)
     print(f"report: {Path(args.run_dir) / 'report.md'}")
+    return 0
+
+
+def _cmd_explain(args) -> int:
+    from mmkeras.training.run import read_run_backend
+    from mmkeras.training.backend import select_backend
+
+    select_backend(read_run_backend(args.run_dir))
+    from mmkeras.evaluation.explain import explain_example
+
+    result = explain_example(args.run_dir, split=args.split, index=args.index, out=args.out)
+    prediction = result["prediction"]
+    print(f"{args.split} example {args.index}: predicted {prediction['class']} "
+          f"({prediction['probability']:.4f}), label {result['label']}")
+    for column, share in result["shares"].items():
+        print(f"  {column}: share {share:.4f} ({result['methods'][column]})")
+    print(f"figure: {result['figure']}")
+    print(f"json: {result['json']}")
     return 0
 
 
@@ -204,6 +237,7 @@ COMMANDS = {
     "data": _cmd_data,
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
+    "explain": _cmd_explain,
     "export": _cmd_export,
     "predict": _cmd_predict,
     "demo": _cmd_demo,

@@ -102,6 +102,7 @@ class TrainConfig:
     early_stopping_patience: Optional[int] = None
     seed: int = 0
     verbose: Union[int, str] = "auto"
+    calibrate: bool = True
 
 
 @dataclass

@@ -81,9 +81,12 @@ def test_train_evaluate_export_predict_through_the_cli(cli_run, cli_model, tmp_p
     folder, run_dir = cli_run
     base = cli_model
     capsys.readouterr()
-    assert main(["evaluate", "--run-dir", str(run_dir)]) == 0
+    assert main(["evaluate", "--run-dir", str(run_dir), "--no-attribution", "--no-robustness"]) == 0
     out = capsys.readouterr().out
-    assert "accuracy" in out and "without audio" in out
+    assert "accuracy" in out and "without audio" in out and "calibration: T " in out
+    assert "attribution shares" not in out
+    report = json.loads((run_dir / "report.json").read_text())
+    assert "attribution" not in report and "robustness" not in report and "calibration" in report
     assert (base / "1" / "saved_model.pb").exists()
     assert main(["export", "--run-dir", str(run_dir), "--to", str(base)]) == 0  # next free version
     assert (base / "2" / "saved_model.pb").exists()

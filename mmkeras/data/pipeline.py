@@ -41,7 +41,7 @@ AUTOTUNE = tf.data.AUTOTUNE
 # Epoch e of a training run shuffles with seed e * stride + data.seed (distinct for any seed < stride).
 _EPOCH_SEED_STRIDE = 1_000_003
 __all__ = ["ENCODED_PREFIX", "SPLITS", "build_dataset", "caches", "data_section", "encoding_rows",
-           "fit_preprocessor", "num_examples", "split_path"]
+           "fit_preprocessor", "num_examples", "prepared_batches", "split_path"]
 
 
 def fit_preprocessor(config) -> Preprocessor:
@@ -117,25 +117,35 @@ def _with_encodings(dataset: tf.data.Dataset, encoded: dict) -> tf.data.Dataset:
     return tf.data.Dataset.zip(dataset, tf.data.Dataset.from_tensor_slices(encoded)).map(join)
 
 
-def encoding_rows(config, split: str, preprocessor: Preprocessor, columns: list, *, training: bool,
-                  batch_size: int) -> tf.data.Dataset:
-    """Batches of ``columns``' features over every row of ``split``, without augmentation, in the
-    order ``build_dataset(..., training=training)`` reads its rows (what cached encodings line up with)."""
+def prepared_batches(config, split: str, preprocessor: Preprocessor, *, batch_size: int, training: bool = False,
+                     columns=None) -> tf.data.Dataset:
+    """Batches of ``(crop_and_augment``'s output, label)`` over every row of ``split``, without
+    augmentation and before ``featurize``, in the order ``build_dataset(..., training=training)``
+    reads its rows. ``columns``: keep only these (and their presence flags)."""
     data = data_section(config)
     dataset = decoded_rows(split_path(config, split), preprocessor, on_error=data.on_error,
                            shuffle_seed=data.seed if training else None)
 
     @_graph
     def prepare(decoded, label):
-        kept = {k: v for k, v in decoded.items() if k.removesuffix(PRESENCE_SUFFIX) in columns}
-        return preprocessor.crop_and_augment(kept)
+        if columns is not None:
+            decoded = {k: v for k, v in decoded.items() if k.removesuffix(PRESENCE_SUFFIX) in columns}
+        return preprocessor.crop_and_augment(decoded), label
+
+    return dataset.map(prepare, num_parallel_calls=AUTOTUNE).batch(batch_size, num_parallel_calls=AUTOTUNE)
+
+
+def encoding_rows(config, split: str, preprocessor: Preprocessor, columns: list, *, training: bool,
+                  batch_size: int) -> tf.data.Dataset:
+    """Batches of ``columns``' features over every row of ``split``, without augmentation, in the
+    order ``build_dataset(..., training=training)`` reads its rows (what cached encodings line up with)."""
 
     @_graph
-    def featurize(batch):
+    def featurize(batch, label):
         return {c: v for c, v in preprocessor.featurize(batch).items() if c in columns}
 
-    return (dataset.map(prepare, num_parallel_calls=AUTOTUNE).batch(batch_size)
-            .map(featurize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE))
+    batches = prepared_batches(config, split, preprocessor, batch_size=batch_size, training=training, columns=columns)
+    return batches.map(featurize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: bool, batch_size: int,

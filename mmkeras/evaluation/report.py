@@ -1,12 +1,19 @@
 """``evaluate_run(run_dir)``: the evaluation report of a trained run (report.json, report.md, PNGs).
 
-The per-modality ablation removes one modality at a time through its presence flag (the same way a
-missing cell reaches the model) and reports the accuracy without it: the simplest honest measure of
-what each modality contributes.
+What the report answers, each in report.json and as a section of report.md:
+
+- **Can I believe the probability?** Metrics come from the calibrated distribution (the run's
+  temperature, ``mmkeras.evaluation.calibration``); ``"calibration"`` gives the temperature and ECE
+  / NLL before and after it on this split; the reliability diagram shows both curves.
+- **Which modality drove the decisions?** ``"attribution"``: integrated gradients per modality
+  (``mmkeras.evaluation.attribution``), normalised to shares; ``"modality_ablation"``: accuracy
+  with one modality removed through its presence flag.
+- **What if a modality is missing or noisy?** ``"robustness"``: accuracy for every subset of
+  present modalities, and per modality a noise curve (``mmkeras.evaluation.robustness``).
 
 Example (not run here: it needs a trained run):
     report = evaluate_run("runs/demo", split="test")
-    report["accuracy"], report["modality_ablation"]["audio"]["delta"]
+    report["calibration"]["temperature"], report["robustness"]["subsets"]["image+audio"]
 """
 
 from __future__ import annotations
@@ -16,138 +23,137 @@ from pathlib import Path
 
 import numpy as np
 
+from mmkeras.evaluation import robustness as robust
+from mmkeras.evaluation.calibration import apply_temperature, calibration_summary, head_kind, run_calibration
 from mmkeras.evaluation.metrics import classification_metrics, reliability_bins
+from mmkeras.evaluation.predictions import load_run, load_run_model, predict_split, subset_name  # noqa: F401
 from mmkeras.training.run import Run
 
 
-def load_run_model(run: Run):
-    """The run's best (else last) ``.keras`` model, with mmkeras components registered."""
-    import keras
-
-    from mmkeras import registry
-
-    registry.load_all()
-    return keras.models.load_model(run.model_path())
-
-
-def _probabilities(model, features) -> np.ndarray:
-    import keras
-
-    output = model(features, training=False)
-    if isinstance(output, dict):
-        output = output["probabilities"]
-    elif isinstance(output, (list, tuple)):
-        output = output[0]
-    return keras.ops.convert_to_numpy(output).astype(np.float64)
-
-
-def _without(features: dict, column: str) -> dict:
-    import tensorflow as tf
-
-    ablated = dict(features)
-    ablated[column] = tf.zeros_like(features[column])
-    ablated[f"{column}_present"] = tf.zeros_like(features[f"{column}_present"])
-    return ablated
-
-
-def predict_split(run: Run, split: str, *, ablate: bool = True):
-    """Labels, probabilities and {column: probabilities without it} on ``split`` of the run's config."""
-    from mmkeras.config import load_config
-    from mmkeras.data.diagnosis import data_errors
-    from mmkeras.data.pipeline import build_dataset
-    from mmkeras.data.preprocessor import Preprocessor
-
-    config = load_config(run.config_file)
-    if getattr(config.data, split) is None:
-        raise ValueError(f"the run's config has no data.{split} manifest to evaluate on")
-    preprocessor = Preprocessor.load(run.preprocessor_dir)
-    model = load_run_model(run)
-    columns = [spec.column for spec in preprocessor.input_specs]
-    dataset = build_dataset(config, split, preprocessor, training=False,
-                            batch_size=config.train.batch_size, drop_remainder=False)
-    labels, probabilities = [], []
-    ablations = {column: [] for column in columns} if ablate and len(columns) > 1 else {}
-    with data_errors(config, preprocessor, [split]):  # a bad file: DataError naming row and file
-        for features, label in dataset:
-            labels.append(np.asarray(label))
-            probabilities.append(_probabilities(model, features))
-            for column in ablations:
-                ablations[column].append(_probabilities(model, _without(features, column)))
-    return (preprocessor, np.concatenate(labels), np.concatenate(probabilities),
-            {c: np.concatenate(p) for c, p in ablations.items()})
-
-
-def _plot_reliability(bins: list[dict], path: Path) -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(4.5, 4.5))
-    centres = [(b["low"] + b["high"]) / 2 for b in bins]
-    width = bins[0]["high"] - bins[0]["low"]
-    axes.bar(centres, [b["accuracy"] for b in bins], width=width * 0.95, edgecolor="black", label="accuracy")
+    return plt
+
+
+def _plot_reliability(before: list[dict], after: list[dict], temperature: float, path: Path) -> None:
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(4.8, 4.5))
+    width = after[0]["high"] - after[0]["low"]
+    axes.bar([(b["low"] + b["high"]) / 2 for b in after], [b["accuracy"] for b in after], width=width * 0.95,
+             edgecolor="black", alpha=0.6, label=f"calibrated (T = {temperature:.3g})")
+    used = [b for b in before if b["count"]]
+    axes.plot([b["confidence"] for b in used], [b["accuracy"] for b in used], "o-", color="tab:red",
+              label="before calibration (T = 1)")
     axes.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
     axes.set_xlabel("confidence")
     axes.set_ylabel("accuracy")
     axes.set_title("Reliability diagram")
-    axes.legend(loc="upper left")
+    axes.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
-def _write_markdown(run: Run, report: dict, labels, probabilities, class_names) -> None:
+def _plot_shares(shares: dict, path: Path) -> None:
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(4.5, 0.6 + 0.5 * len(shares)))
+    axes.barh(list(shares), list(shares.values()), color="tab:green")
+    axes.set_xlim(0, 1)
+    axes.invert_yaxis()
+    axes.set_xlabel("share of the decision (integrated gradients)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _markdown(run: Run, report: dict, labels, probabilities, class_names) -> list:
     from sklearn.metrics import classification_report
 
+    calibration = report["calibration"]
     lines = [
-        f"# Evaluation report: {run.run_dir.name} ({report['split']} split)",
-        "",
+        f"# Evaluation report: {run.run_dir.name} ({report['split']} split)", "",
         f"- examples: {report['num_examples']}",
         f"- accuracy: {report['accuracy']:.4f}",
         f"- macro F1: {report['macro_f1']:.4f}",
-        f"- expected calibration error (15 bins): {report['ece']:.4f}",
-        f"- negative log-likelihood: {report['nll']:.4f}",
-        "",
-        "## Classification report (scikit-learn)",
-        "",
-        "```",
+        f"- expected calibration error (15 bins, calibrated): {report['ece']:.4f}",
+        f"- negative log-likelihood (calibrated): {report['nll']:.4f}", "",
+        "## Classification report (scikit-learn)", "", "```",
         classification_report(labels, probabilities.argmax(1), labels=list(range(len(class_names))),
                               target_names=class_names, zero_division=0, digits=4),
-        "```",
+        "```", "", "## Calibration", "",
+        f"Temperature T = {calibration['temperature']:.4f} ({calibration['fitted_on']}); on this split:", "",
+        "| | ECE | NLL |", "|---|---|---|",
+        f"| before (T = 1) | {calibration['ece_before']:.4f} | {calibration['nll_before']:.4f} |",
+        f"| after | {calibration['ece_after']:.4f} | {calibration['nll_after']:.4f} |", "",
+        "![reliability diagram](reliability_diagram.png)", "",
     ]
+    if report.get("attribution"):
+        attribution = report["attribution"]
+        lines += ["## Attribution", "", f"Mean share of each decision by modality ({attribution['method']}, "
+                  f"{attribution['examples']} examples):", "", "| modality | share |", "|---|---|"]
+        lines += [f"| {column} | {share:.4f} |" for column, share in attribution["shares"].items()]
+        lines += ["", "![modality shares](attribution.png)", ""]
     if report["modality_ablation"]:
-        lines += ["", "## Modality ablation (modality removed through its presence flag)", "",
-                  "| removed | accuracy | change |", "|---|---|---|",
-                  f"| (none) | {report['accuracy']:.4f} | |"]
-        for column, row in report["modality_ablation"].items():
-            lines.append(f"| {column} | {row['accuracy']:.4f} | {row['delta']:+.4f} |")
-    lines += ["", "## Confusion matrix", "", "![confusion matrix](confusion_matrix.png)", "",
-              "## Calibration", "", "![reliability diagram](reliability_diagram.png)", ""]
-    (run.run_dir / "report.md").write_text("\n".join(lines))
+        lines += ["## Modality ablation (modality removed through its presence flag)", "",
+                  "| removed | accuracy | change |", "|---|---|---|", f"| (none) | {report['accuracy']:.4f} | |"]
+        lines += [f"| {c} | {row['accuracy']:.4f} | {row['delta']:+.4f} |" for c, row in report["modality_ablation"].items()]
+        lines.append("")
+    if report.get("robustness"):
+        lines += robust.robustness_markdown(report["robustness"])
+    return lines + ["## Confusion matrix", "", "![confusion matrix](confusion_matrix.png)", ""]
 
 
-def evaluate_run(run_dir, split: str = "test") -> dict:
-    """Evaluate the run's best model on ``split``; write report.json, report.md and the PNGs."""
+def _calibration(run: Run, config, labels, raw) -> tuple:
+    fitted = run_calibration(run)
+    temperature, kind = float(fitted.get("temperature", 1.0)), head_kind(config)
+    summary = calibration_summary(labels, raw, temperature, kind)
+    summary["fitted_on"] = (f"fitted on the {fitted.get('split')} split, {fitted.get('examples')} examples"
+                            if fitted.get("fitted") else f"not fitted: {fitted.get('reason')}")
+    return apply_temperature(raw, temperature, kind), summary
+
+
+def evaluate_run(run_dir, split: str = "test", *, attribution: bool = True, robustness: bool = True) -> dict:
+    """Evaluate the run's best model on ``split``; write report.json, report.md and the PNGs.
+
+    ``attribution`` / ``robustness`` False leave those sections out (they cost extra passes).
+    """
     from mmkeras.training.callbacks import confusion_matrix_figure
 
     run = Run(run_dir)
-    preprocessor, labels, probabilities, ablations = predict_split(run, split)
-    class_names = list(preprocessor.class_names)
-    report = {"split": split, "model": run.model_path().name, **classification_metrics(labels, probabilities, class_names)}
-    report["modality_ablation"] = {
-        column: {"accuracy": float((p.argmax(1) == labels).mean()),
-                 "delta": float((p.argmax(1) == labels).mean()) - report["accuracy"]}
-        for column, p in ablations.items()
-    }
-    report["reliability"] = reliability_bins(labels, probabilities)
-    figure = confusion_matrix_figure(np.array(report["confusion_matrix"]), class_names,
-                                     f"Confusion matrix ({split})")
-    figure.savefig(run.run_dir / "confusion_matrix.png", dpi=100)
-    import matplotlib.pyplot as plt
+    loaded = load_run(run)
+    preprocessor, labels, raw, subsets = predict_split(loaded, split)
+    class_names, columns = list(preprocessor.class_names), loaded.columns
+    probabilities, calibration = _calibration(run, loaded.config, labels, raw)
+    report = {"split": split, "model": run.model_path().name, **classification_metrics(labels, probabilities, class_names),
+              "calibration": calibration}
+    accuracy = report["accuracy"]
+    report["modality_ablation"] = {}
+    for column in columns if len(columns) > 1 else []:
+        kept = float((subsets[subset_name([c for c in columns if c != column])].argmax(1) == labels).mean())
+        report["modality_ablation"][column] = {"accuracy": kept, "delta": kept - accuracy}
+    if attribution:
+        from mmkeras.data.pipeline import build_dataset
+        from mmkeras.evaluation.attribution import dataset_attribution
 
-    plt.close(figure)
-    _plot_reliability(report["reliability"], run.run_dir / "reliability_diagram.png")
+        dataset = build_dataset(loaded.config, split, preprocessor, training=False,
+                                batch_size=loaded.config.train.batch_size, drop_remainder=False)
+        report["attribution"] = dataset_attribution(loaded.model, dataset, columns)
+        _plot_shares(report["attribution"]["shares"], run.run_dir / "attribution.png")
+    if robustness:
+        report["robustness"] = {"subsets": robust.subset_accuracies(labels, probabilities, subsets, columns),
+                                "noise": robust.noise_curves(loaded, split, seed=loaded.config.data.seed)}
+        robust.plot_robustness(report["robustness"], run.run_dir / "robustness.png")
+    report["reliability"] = reliability_bins(labels, probabilities)
+    report["reliability_before_calibration"] = reliability_bins(labels, raw)
+    figure = confusion_matrix_figure(np.array(report["confusion_matrix"]), class_names, f"Confusion matrix ({split})")
+    figure.savefig(run.run_dir / "confusion_matrix.png", dpi=100)
+    _pyplot().close(figure)
+    _plot_reliability(report["reliability_before_calibration"], report["reliability"], calibration["temperature"],
+                      run.run_dir / "reliability_diagram.png")
     (run.run_dir / "report.json").write_text(json.dumps(report, indent=2))
-    _write_markdown(run, report, labels, probabilities, class_names)
+    (run.run_dir / "report.md").write_text("\n".join(_markdown(run, report, labels, probabilities, class_names)))
     return report

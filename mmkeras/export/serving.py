@@ -27,7 +27,8 @@ The export has two stages, so that the same code serves runs trained on either K
   InvalidArgumentError that names it (``image_bytes[2] is not a PNG/JPEG/GIF/BMP image``).
 - ``serve_tensors``: the model's own inputs (``<column>``, ``<column>_present``), preprocessed.
 
-Both return ``probabilities`` ``[None, C]`` float32, ``class_ids`` ``[None]`` int64,
+Both return the run's calibrated distribution (its temperature, ``mmkeras.evaluation.calibration``):
+``probabilities`` ``[None, C]`` float32, ``class_ids`` ``[None]`` int64,
 ``class_names`` ``[None]`` string, ``top_k_class_names`` and ``top_k_probabilities`` ``[None, k]``
 with ``k = min(export.top_k, C)``.
 
@@ -54,7 +55,7 @@ SERVE_TENSORS = "serve_tensors"
 METADATA_FILE = "mmkeras_export.json"
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 OUTPUTS = ("probabilities", "class_ids", "class_names", "top_k_class_names", "top_k_probabilities")
-_RAW_SUFFIX = {"text": "", "image": "_bytes", "audio": "_bytes"}
+_TINY = 1e-30  # float32 probabilities below this are 0 for the calibrated softmax
 
 
 def serving_input_names(columns) -> dict:
@@ -125,9 +126,12 @@ class ServingModule(tf.Module):
         model_endpoint: the reloaded stage-1 SavedModel (``tf.saved_model.load``).
         model_signature: ``{input name: tf.TensorSpec}`` of the model.
         top_k: number of classes in the ``top_k_*`` outputs (clipped to the number of classes).
+        temperature: the run's calibration temperature; every output comes from
+            ``softmax(log(p) / temperature)`` (``sigmoid(logit(p) / temperature)`` for ``kind="sigmoid"``).
     """
 
-    def __init__(self, preprocessor, model_endpoint, model_signature: dict, top_k: int):
+    def __init__(self, preprocessor, model_endpoint, model_signature: dict, top_k: int,
+                 temperature: float = 1.0, kind: str = "softmax"):
         super().__init__(name="mmkeras_serving")
         self.preprocessor_module = preprocessor.module
         self.model = model_endpoint
@@ -135,14 +139,23 @@ class ServingModule(tf.Module):
         self._model_signature = dict(model_signature)
         self.class_names = list(preprocessor.class_names)
         self.top_k = max(1, min(int(top_k), len(self.class_names)))
+        self.temperature, self.kind = float(temperature), kind
         self.input_names = serving_input_names(preprocessor.columns.values())
         self.modalities = {column.name: column.modality for column in preprocessor.columns.values()}
         self._raw_signature = {name: tf.TensorSpec([None], tf.string, name=name) for name in self.input_names}
         self.serve_raw = tf.function(self._serve_request, input_signature=[self._raw_signature])
         self.serve_tensors = tf.function(self._serve_tensors, input_signature=[self._model_signature])
 
+    def _calibrated(self, probabilities):
+        if self.temperature == 1.0:
+            return probabilities
+        log = tf.math.log(tf.maximum(probabilities, _TINY))
+        if self.kind == "sigmoid":
+            return tf.sigmoid((log - tf.math.log(tf.maximum(1.0 - probabilities, _TINY))) / self.temperature)
+        return tf.nn.softmax(log / self.temperature, axis=-1)
+
     def _classify(self, probabilities) -> dict:
-        probabilities = tf.cast(probabilities, tf.float32)
+        probabilities = self._calibrated(tf.cast(probabilities, tf.float32))
         names = tf.constant(self.class_names, tf.string)
         top = tf.math.top_k(probabilities, k=self.top_k)
         class_ids = tf.argmax(probabilities, axis=-1, output_type=tf.int64)
@@ -201,6 +214,8 @@ def build_metadata(module: ServingModule, run_status: dict, config) -> dict:
         "input_columns": columns,
         "class_names": module.class_names,
         "top_k": module.top_k,
+        "calibration": {"temperature": module.temperature, "kind": module.kind,
+                        "applies_to": list(OUTPUTS)},
         "warmup_requests": int(config.export.warmup_examples),
         "trained_backend": run_status.get("backend"),
         "export_backend": keras.backend.backend(),
@@ -236,7 +251,7 @@ def export_run(run_dir, base, version: int | None = None, *, overwrite: bool = F
     """
     from mmkeras.config import load_config
     from mmkeras.data.preprocessor import Preprocessor
-    from mmkeras.evaluation.report import load_run_model
+    from mmkeras.evaluation.predictions import load_run_model
     from mmkeras.training.run import Run, read_run_backend
 
     run = Run(run_dir)
@@ -265,8 +280,10 @@ def _write_export(out: Path, run, config, preprocessor, model, model_path: Path,
 
     stage1 = out.parent / "stage1"
     write_model_endpoint(model, stage1)
+    from mmkeras.evaluation.calibration import head_kind, run_temperature
+
     module = ServingModule(preprocessor, tf.saved_model.load(str(stage1)), _model_signature(model),
-                           top_k=config.export.top_k)
+                           top_k=config.export.top_k, temperature=run_temperature(run), kind=head_kind(config))
     tf.saved_model.save(
         module, str(out),
         signatures={SERVING_DEFAULT: module.serve_raw.get_concrete_function(),

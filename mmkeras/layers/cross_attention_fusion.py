@@ -96,7 +96,9 @@ class CrossAttentionFusion(Fusion):
         )
         self.null_token = self.add_weight(name="null_token", shape=(1, 1, width), initializer="glorot_uniform")
 
-    def fuse(self, vectors, present, tokens, token_masks, training):
+    def _cross_inputs(self, vectors, present, tokens, token_masks):
+        """Per modality ``m``: ``(queries, keys, key mask, usable query mask, others)``, where the keys
+        are the null token then the tokens of each modality in ``others`` (every one but ``m``)."""
         dtype = self.compute_dtype
         if tokens is None:
             tokens = [ops.expand_dims(v, 1) for v in vectors]
@@ -108,15 +110,46 @@ class CrossAttentionFusion(Fusion):
         sequences = [h + embedding[m] for m, h in enumerate(self.projection(tokens, usable))]
         null = ops.zeros_like(sequences[0][:, :1, :]) + ops.cast(self.null_token, dtype)
         always = ops.ones_like(present[:, :1])
-        pooled = []
-        for m, (block, query) in enumerate(zip(self.blocks, sequences)):
+        for m, query in enumerate(sequences):
             others = [j for j in range(len(sequences)) if j != m]
             keys = ops.concatenate([null] + [sequences[j] for j in others], axis=1)
             key_mask = ops.concatenate([always] + [usable[j] for j in others], axis=-1)
-            pooled.append(self.pooling(block(query, keys, key_padding_mask=key_mask, training=training), mask=usable[m]))
+            yield query, keys, key_mask, usable[m], others
+
+    def fuse(self, vectors, present, tokens, token_masks, training):
+        pooled = [self.pooling(block(query, keys, key_padding_mask=key_mask, training=training), mask=usable)
+                  for block, (query, keys, key_mask, usable, _) in
+                  zip(self.blocks, self._cross_inputs(vectors, present, tokens, token_masks))]
         # A missing modality pools to zeros (no usable token), so the sum runs over the present ones.
+        dtype = self.compute_dtype
         count = ops.sum(ops.cast(present, dtype), axis=-1, keepdims=True)
         return sum(pooled) / ops.maximum(count, ops.ones_like(count))
+
+    def modality_attention(self, vectors, present, tokens=None, token_masks=None):
+        """``(batch, M)``: the attention each modality's tokens receive from the other present
+        modalities' real tokens, averaged over heads, query tokens and present query modalities.
+        Takes ``fuse``'s arguments (``present`` is the bool mask); the rest of each row (at most 1)
+        goes to the null token. Used by ``mmkeras.evaluation.attribution.attention_weights``."""
+        received, weights = [], []
+        for block, (query, keys, key_mask, usable, others) in zip(
+                self.blocks, self._cross_inputs(vectors, present, tokens, token_masks)):
+            # The block's own attention sublayer on its pre-norm inputs (blocks here are pre-norm).
+            mask = ops.expand_dims(ops.cast(key_mask, "bool"), 1)
+            _, scores = block.attention(block.attention_norm(query), block.context_norm(keys),
+                                        attention_mask=mask, return_attention_scores=True)
+            query_weight = ops.cast(usable, "float32")[:, :, None]
+            per_key = ops.sum(ops.mean(ops.cast(scores, "float32"), axis=1) * query_weight, axis=1)
+            per_key = per_key / ops.maximum(ops.sum(query_weight, axis=1), 1.0)  # (batch, 1 + key tokens)
+            mass, start = {}, 1  # key 0 is the null token; then each other modality's tokens in turn
+            for j in others:
+                steps = 1 if tokens is None else tokens[j].shape[1]
+                mass[j], start = ops.sum(per_key[:, start : start + steps], axis=-1), start + steps
+            zeros = ops.zeros_like(per_key[:, 0])
+            received.append(ops.stack([mass.get(j, zeros) for j in range(self.num_modalities)], axis=-1))
+            weights.append(ops.cast(ops.any(usable, axis=-1), "float32"))
+        weights = ops.stack(weights, axis=-1)[:, :, None]  # (batch, M queries, 1)
+        total = ops.sum(ops.stack(received, axis=1) * weights, axis=1)
+        return total / ops.maximum(ops.sum(weights, axis=1), 1.0)
 
     def get_config(self):
         config = super().get_config()

@@ -90,6 +90,19 @@ class SelfAttentionFusion(Fusion):
         self.final_norm.build((None, width))
 
     def fuse(self, vectors, present, tokens, token_masks, training):
+        return self._encode(vectors, present, training)[0]
+
+    def modality_attention(self, vectors, present, tokens=None, token_masks=None):
+        """``(batch, M)``: the attention the CLS token (the read-out) pays to each modality's step,
+        averaged over heads and blocks. Takes ``fuse``'s arguments (``present`` is the bool mask);
+        the rest of each row (at most 1) is CLS attending to itself. Used by
+        ``mmkeras.evaluation.attribution.attention_weights``."""
+        _, scores = self._encode(vectors, present, training=False)
+        # scores: one (batch, heads, 1 + M queries, 1 + M keys) tensor per block; row 0 is CLS.
+        return ops.mean(ops.stack([ops.mean(s[:, :, 0, 1:], axis=1) for s in scores]), axis=0)
+
+    def _encode(self, vectors, present, training):
+        """``(fused vector, [attention scores of each block])``."""
         dtype = self.compute_dtype
         embedding = ops.cast(self.modality_embedding, dtype)
         steps = [h + embedding[m] for m, h in enumerate(self.projection(vectors, self.modality_masks(present)))]
@@ -97,11 +110,13 @@ class SelfAttentionFusion(Fusion):
         x = ops.concatenate([cls] + [ops.expand_dims(s, 1) for s in steps], axis=1)
         # Keys: CLS always, modalities only when present; every query row sees at least CLS.
         key_mask = ops.concatenate([ops.ones_like(present[:, :1]), present], axis=-1)
+        scores = []
         for block in self.blocks:
             # Asking for the scores keeps MHA off `ops.dot_product_attention`, whose JAX version
             # requests float32 accumulation that XLA:CPU rejects for float16 inputs.
-            x, _ = block(x, padding_mask=key_mask, return_attention_scores=True, training=training)
-        return self.final_norm(x[:, 0, :])
+            x, block_scores = block(x, padding_mask=key_mask, return_attention_scores=True, training=training)
+            scores.append(block_scores)
+        return self.final_norm(x[:, 0, :]), scores
 
     def get_config(self):
         config = super().get_config()

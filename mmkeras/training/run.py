@@ -118,6 +118,19 @@ class Run:
         return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""} for row in rows]
 
 
+def software_versions() -> dict:
+    """The versions run.json records: mmkeras, TensorFlow, Keras, Python."""
+    import sys
+
+    import keras
+    import tensorflow as tf
+
+    import mmkeras
+
+    return {"mmkeras": mmkeras.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "python": sys.version.split()[0]}
+
+
 def read_run_backend(run_dir) -> str | None:
     """The backend that trained ``run_dir`` (None when unknown); raises if the folder is not a run."""
     run = Run(run_dir)

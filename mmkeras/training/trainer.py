@@ -9,6 +9,7 @@
 5. ``fit_run``: ``fit`` from the backup's exact position (epoch, step, optimizer step), one call
    for a resumed partial epoch and one for the rest, on batches that depend only on (seed, epoch).
 6. ``finish_run``: last/best models and history written atomically, run.json ``complete``.
+7. ``calibrate_run``: the temperature fitted on the validation split (``RUN/calibration.json``).
 
 A run directory that holds an unfinished run is resumed from its last backup: the same command, run
 again after a crash or a SIGKILL at any moment, continues where the backup was taken and trains the
@@ -26,17 +27,17 @@ import contextlib
 import functools
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from mmkeras.config import Config, load_config, save_config
 from mmkeras.errors import ConfigError
+from mmkeras.evaluation.calibration import calibrate_run
 from mmkeras.training.atomic import remove_partials, replace_atomically, save_model_atomically, write_text_atomically
 from mmkeras.training.backend import select_backend
 from mmkeras.training.backup import BackupError, BackupStore, build_and_restore, kill_point
 from mmkeras.training.lock import RunLock
-from mmkeras.training.run import Run, RunFailedError
+from mmkeras.training.run import Run, RunFailedError, software_versions
 
 DEFAULT_CONFIG = "digits"  # bundled: mmkeras/configs/digits.yaml
 
@@ -88,16 +89,6 @@ def count_steps_per_epoch(config: Config) -> int:
     return train_count // batch_size
 
 
-def _versions() -> dict:
-    import keras
-    import tensorflow as tf
-
-    import mmkeras
-
-    return {"mmkeras": mmkeras.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "python": sys.version.split()[0]}
-
-
 def open_run(run: Run, config: Config, plan, *, steps_per_epoch: int, overwrite: bool):
     """Clear (``overwrite``) or tidy the locked run directory, save the config, and return the
     backup to resume from (None for a fresh start)."""
@@ -119,7 +110,7 @@ def open_run(run: Run, config: Config, plan, *, steps_per_epoch: int, overwrite:
     train_config = config.train
     run.update_status(status="training", failure=None, backend=keras.backend.backend(), strategy=plan.name,
                       replicas=plan.num_replicas, precision=train_config.precision, jit_compile=plan.jit_compile,
-                      epochs_planned=train_config.epochs, batch_size=train_config.batch_size, versions=_versions())
+                      epochs_planned=train_config.epochs, batch_size=train_config.batch_size, versions=software_versions())
     return state
 
 
@@ -290,9 +281,12 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
                 except RunFailedError as error:
                     run.update_status(status="failed", failure=error.failure)
                     raise
-                return finish_run(run, model, callbacks.history.rows, seconds=time.time() - start,
-                                  resumed=state is not None, has_validation=bool(config.data.validation),
-                                  fit_model=fit_model)
+                finish_run(run, model, callbacks.history.rows, seconds=time.time() - start,
+                           resumed=state is not None, has_validation=bool(config.data.validation),
+                           fit_model=fit_model)
     finally:
         if backend == "jax":
             keras.distribution.set_distribution(None)
+    if plan.is_chief:  # after the distribution is gone: one process predicts the validation split
+        calibrate_run(run)
+    return run

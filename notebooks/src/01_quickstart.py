@@ -184,6 +184,46 @@ display(Image(filename=str(run.run_dir / "reliability_diagram.png"), width=320))
 # notebook with the default settings (or `make demo`) to see what the model learns, and which
 # branch it leans on: a large drop in the ablation means the model depends on that modality.
 #
+# ## Can we trust it?
+#
+# The same report answers three more questions.
+#
+# **Is the probability right?** After training, `train` fitted one *temperature* T on the
+# validation split (temperature scaling, Guo et al. 2017): the probabilities become
+# `softmax(logits / T)`, which lowers the negative log-likelihood without changing any predicted
+# class. The report's ECE and NLL are the calibrated ones, and the exported model applies T too.
+
+# %%
+calibration = report["calibration"]
+print(f"T = {calibration['temperature']:.3f} ({calibration['fitted_on']})")
+print(f"ECE {calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f}, "
+      f"NLL {calibration['nll_before']:.4f} -> {calibration['nll_after']:.4f} on the test split")
+
+# %% [markdown]
+# **Which modality drove the decisions?** Integrated gradients follow a straight path from the
+# input where every modality is *missing* to the real example and add up how much each input
+# moved the predicted class's probability; summed per modality and normalised, they give each
+# modality's share. **What if a modality is missing or noisy?** The robustness section gives the
+# accuracy for every subset of present modalities and a noise curve per modality.
+
+# %%
+print("attribution shares:", {c: round(s, 3) for c, s in report["attribution"]["shares"].items()})
+print("accuracy by modalities present:", report["robustness"]["subsets"])
+display(Image(filename=str(run.run_dir / "robustness.png"), width=900))
+
+# %% [markdown]
+# `explain_example` (or `mmkeras explain --run-dir ... --index 0 --out explain.png`) does the
+# attribution for one example and draws it: the image with its attribution, the spectrogram, the
+# tokens coloured by theirs, and the modality shares. A JSON file with the numbers goes beside it.
+
+# %%
+from mmkeras.evaluation.explain import explain_example
+
+explained = explain_example(run.run_dir, split="test", index=0, out=WORKDIR / "explain.png")
+print("prediction:", explained["prediction"], "| shares:", {c: round(s, 3) for c, s in explained["shares"].items()})
+display(Image(filename=str(WORKDIR / "explain.png"), width=900))
+
+# %% [markdown]
 # ## Export
 #
 # `mmkeras.export_run` writes `BASE/<version>/`, the layout TF Serving watches. The SavedModel's

@@ -154,11 +154,14 @@ def raw_rows(config, split: str, input_names: dict):
 
 
 def keras_predictions(run_dir, split: str = "test"):
-    """``(labels, probabilities, features)`` of the run's Keras model fed by ``build_dataset``."""
+    """``(labels, probabilities)`` of the run's Keras model fed by ``build_dataset``, calibrated with
+    the run's temperature (as the report and the export are)."""
     import numpy as np
 
-    from mmkeras.evaluation.report import predict_split
+    from mmkeras.evaluation.calibration import apply_temperature, run_temperature
+    from mmkeras.evaluation.predictions import predict_split
     from mmkeras.training.run import Run
 
-    preprocessor, labels, probabilities, _ = predict_split(Run(run_dir), split, ablate=False)
-    return [preprocessor.class_names[i] for i in labels], probabilities.astype(np.float32)
+    preprocessor, labels, probabilities, _ = predict_split(Run(run_dir), split, subsets=False)
+    calibrated = apply_temperature(probabilities, run_temperature(Run(run_dir)))
+    return [preprocessor.class_names[i] for i in labels], calibrated.astype(np.float32)

@@ -66,10 +66,12 @@ def test_raw_bytes_serving_matches_keras_model_on_test_split(run3, export3):
     np.testing.assert_allclose(top, -np.sort(-expected, axis=1)[:, :3], atol=1e-5)
 
 
-def test_serve_tensors_matches_keras_model(run3, export3):
+def test_serve_tensors_is_softmax_of_keras_logits_over_the_run_temperature(run3, export3):
+    import keras
+
     from mmkeras.data.pipeline import build_dataset
     from mmkeras.data.preprocessor import Preprocessor
-    from mmkeras.evaluation.report import load_run_model
+    from mmkeras.evaluation.predictions import load_run_model
 
     run = Run(run3)
     config = load_config(run.config_file)
@@ -77,10 +79,18 @@ def test_serve_tensors_matches_keras_model(run3, export3):
     served = _signature(export3, "serve_tensors")
     dataset = build_dataset(config, "test", Preprocessor.load(str(run.preprocessor_dir)), training=False,
                             batch_size=8, drop_remainder=False)
+    temperature = json.loads((Path(run3) / "calibration.json").read_text())["temperature"]
+    assert json.loads((export3 / METADATA_FILE).read_text())["calibration"]["temperature"] == temperature
+    assert abs(np.log(temperature)) > 0.01  # a fitted temperature, so the test tells T from 1
+    logits_model = keras.Model(model.inputs, model.get_layer("head_logits").output)
     for features, _ in dataset:
-        expected = np.asarray(model(features, training=False))
-        got = served(**features)["probabilities"].numpy()
-        assert np.abs(got - expected).max() <= 1e-5
+        logits = np.asarray(logits_model(features, training=False), np.float64) / temperature
+        expected = np.exp(logits - logits.max(1, keepdims=True))
+        expected /= expected.sum(1, keepdims=True)  # softmax(logits / T) of the Keras model
+        got = served(**features)
+        assert np.abs(got["probabilities"].numpy() - expected).max() <= 1e-5
+        np.testing.assert_array_equal(got["class_ids"].numpy(), expected.argmax(1))
+        np.testing.assert_allclose(got["top_k_probabilities"].numpy(), -np.sort(-expected, 1)[:, :3], atol=1e-5)
 
 
 def test_saved_model_cli_lists_signatures_inputs_and_outputs(export3):

@@ -35,6 +35,7 @@ from typing import ClassVar, Optional
 
 import tensorflow as tf
 
+from mmkeras.data.columns.noise import NOISE
 from mmkeras.data.schema import PRESENCE_SUFFIX, FeatureSpec
 
 
@@ -112,6 +113,18 @@ class Column(abc.ABC):
     def augments(self) -> bool:
         """True when training changes the column's input every epoch (augmentation)."""
         return bool(getattr(self.feature, "augment", None) or getattr(self.feature, "spec_augment", None))
+
+    @property
+    def noise(self):
+        """The corruption robustness curves apply to this column (``mmkeras.data.columns.noise``), or None."""
+        return NOISE.get(self.modality)
+
+    def add_noise(self, batch: dict, level: float, seed: tf.Tensor) -> tf.Tensor:
+        """The column's value in ``batch`` (``prepare``'s output, batched) corrupted at ``level``; a
+        missing cell stays as it was."""
+        value = batch[self.name]
+        present = tf.reshape(batch[self.presence_key] > 0, [-1] + [1] * (len(value.shape) - 1))
+        return tf.where(present, self.noise.apply(value, level, seed), value)
 
     @property
     def cache_caveat(self) -> Optional[str]:

@@ -30,6 +30,7 @@ from mmkeras.data.columns import audio_ops, image_ops
 from mmkeras.data.columns.audio import _MASK_PREFIX, AudioColumn
 from mmkeras.data.columns.base import Column
 from mmkeras.data.columns.image import ImageColumn
+from mmkeras.data.columns.noise import drop_tokens
 from mmkeras.data.schema import FeatureSpec
 from mmkeras.presets import preset_error
 
@@ -148,6 +149,9 @@ class KerasHubTextColumn(_PresetColumn):
         self._ready()
         ids = self.layer(value[None])["token_ids"][0]
         return tf.ensure_shape(tf.cast(ids, tf.int32), self.spec.shape)
+
+    def add_noise(self, batch: dict, level: float, seed: tf.Tensor) -> tf.Tensor:
+        return drop_tokens(batch[self.name], level, seed, self.spec.padding_id)
 
     def decode_cell(self, value: tf.Tensor, present: tf.Tensor) -> tf.Tensor:
         return self.decode(value)  # an empty text is packed like any other; presence 0 hides it

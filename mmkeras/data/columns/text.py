@@ -30,6 +30,7 @@ import tensorflow as tf
 from mmkeras.config_schema import at_least
 from mmkeras.data.columns.base import Column, Feature
 from mmkeras.data.columns.bytes import text_problems
+from mmkeras.data.columns.noise import drop_tokens
 from mmkeras.data.schema import FeatureSpec
 from mmkeras.errors import ConfigError
 
@@ -200,6 +201,9 @@ class TextColumn(Column):
 
     def decode(self, value: tf.Tensor) -> tf.Tensor:
         return self.vectorizer(value)
+
+    def add_noise(self, batch: dict, level: float, seed: tf.Tensor) -> tf.Tensor:
+        return drop_tokens(batch[self.name], level, seed, PADDING_ID)
 
     def decode_cell(self, value: tf.Tensor, present: tf.Tensor) -> tf.Tensor:
         # An empty string has no tokens: all padding, the same as empty(), without a tf.cond.
