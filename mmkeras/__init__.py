@@ -36,6 +36,8 @@ _EXPORTS = {
     "validate": "mmkeras.data.validate",
     "build_model": "mmkeras.models.factory",
     "train": "mmkeras.training.trainer",
+    "pretrain": "mmkeras.training.pretrain",
+    "retrieve": "mmkeras.evaluation.retrieval",
     "Run": "mmkeras.training.run",
     "evaluate_run": "mmkeras.evaluation.report",
     "export_run": "mmkeras.export.serving",

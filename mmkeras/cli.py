@@ -13,6 +13,9 @@ import sys
 import time
 from pathlib import Path
 
+from mmkeras import cli_pretrain
+from mmkeras.export.quantize import QUANTIZE_CHOICES
+
 DEFAULT_CONFIG = "digits"  # bundled: mmkeras/configs/digits.yaml
 
 
@@ -69,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--run-dir", required=True)
     export.add_argument("--to", required=True, help="model base folder; writes BASE/<version>/")
     export.add_argument("--version", type=int, default=None, help="default: next free integer")
+    export.add_argument("--quantize", default="none", choices=QUANTIZE_CHOICES,
+                        help="int8: Keras's int8 weights for its Dense, EinsumDense and Embedding layers")
 
     predict = verbs.add_parser("predict", help="run an exported model on raw inputs")
     predict.add_argument("--model", required=True, help="model base folder (or a version folder)")
@@ -77,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--image", default=None, help="image file")
     predict.add_argument("--audio", default=None, help="audio file (WAV; FLAC, OGG, MP3, ... are converted to WAV)")
     predict.add_argument("--request", default=None, help="TF Serving REST body (JSON file)")
+
+    cli_pretrain.add_commands(verbs, _add_config_arguments)
 
     demo = verbs.add_parser("demo", help="prepare digits, train, evaluate, export, predict")
     _add_config_arguments(demo, required=False)
@@ -193,8 +200,8 @@ def _cmd_export(args) -> int:
     select_backend(read_run_backend(args.run_dir))
     from mmkeras.export.serving import export_run
 
-    path = export_run(args.run_dir, args.to, version=args.version)
-    print(f"exported SavedModel: {path}")
+    path = export_run(args.run_dir, args.to, version=args.version, quantize=args.quantize)
+    print(f"exported SavedModel: {path}" + ("" if args.quantize == "none" else f" ({args.quantize})"))
     return 0
 
 
@@ -241,6 +248,7 @@ COMMANDS = {
     "export": _cmd_export,
     "predict": _cmd_predict,
     "demo": _cmd_demo,
+    **cli_pretrain.COMMANDS,
 }
 
 

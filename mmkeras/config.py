@@ -1,6 +1,6 @@
 """Experiment configuration: YAML -> validated dataclasses, with ``--set`` overrides.
 
-A config has four sections, ``data``, ``model``, ``train`` and ``export``. Every section is a
+A config has five sections, ``data``, ``model``, ``train``, ``export`` and ``pretrain``. Every section is a
 dataclass whose fields are its valid keys; an unknown or ill-typed key fails on load with an error
 that names it and lists the valid ones. Everything else that can be known without reading data
 is checked on load too, each error naming the key path and the value: numeric ranges and
@@ -58,6 +58,7 @@ class DataConfig:
     cache: str = "memory"
     shuffle_buffer: int = 2048
     seed: int = 0
+    label_fraction: float = 1.0
 
 
 @dataclass
@@ -72,6 +73,7 @@ class ModelConfig:
     fusion: dict = field(default_factory=lambda: {"type": "concat"})
     head: dict = field(default_factory=lambda: {"type": "softmax"})
     modality_dropout: float = 0.0
+    init_from: Optional[str] = None
 
 
 @dataclass
@@ -114,6 +116,21 @@ class ExportConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """Contrastive pretraining (``mmkeras pretrain``): the loss, its own schedule, and the pairs of
+    columns (``"image-text"``; empty: every pair of ``data.features``). Backend, strategy, precision
+    and seed come from ``train``."""
+
+    loss: str = "siglip"
+    epochs: int = 10
+    batch_size: int = 64
+    projection_dim: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    pairs: list = field(default_factory=list)
+
+
+@dataclass
 class Config:
     """A whole experiment. ``source`` is the file it came from (for relative paths)."""
 
@@ -121,6 +138,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     source: Optional[str] = None
 
     def resolve_path(self, path: Optional[str]) -> Optional[str]:
@@ -143,6 +161,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "train": TrainConfig,
     "export": ExportConfig,
+    "pretrain": PretrainConfig,
 }
 
 CHOICES: dict[str, tuple] = {
@@ -156,6 +175,7 @@ CHOICES: dict[str, tuple] = {
     "train.class_weight": (None, "balanced"),
     "train.jit_compile": ("auto", True, False),
     "train.verbose": ("auto", 0, 1, 2),
+    "pretrain.loss": ("siglip", "clip"),
 }
 #: The feature dataclasses stay importable from here; they live with their column classes (which
 #: import TensorFlow), so they are loaded on first use, after the Keras backend is chosen.
@@ -219,7 +239,7 @@ def _from_dict(values: dict, source: Optional[str], build: bool) -> Config:
     config = Config(
         data=data, train=train,
         **{name: build_section(SECTIONS[name], values.get(name), name, choices_for(CHOICES, name))
-           for name in ("model", "export")},
+           for name in ("model", "export", "pretrain")},
         source=source,
     )
     check_config(config)
@@ -265,4 +285,5 @@ def save_config(config: Config, path: Union[str, os.PathLike]) -> None:
     values = config.to_dict()
     for split in ("train", "validation", "test"):
         values["data"][split] = config.resolve_path(values["data"][split])
+    values["model"]["init_from"] = config.resolve_path(values["model"]["init_from"])
     Path(path).write_text(yaml.safe_dump(values, sort_keys=False))

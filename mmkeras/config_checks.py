@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from mmkeras.config_schema import above, at_least, check_writable_prefix, fraction
+from mmkeras.config_schema import above, at_least, check_writable_prefix, fraction, share
 from mmkeras.errors import ConfigError
 
 
@@ -27,6 +27,7 @@ def check_data(data, where: str = "data") -> None:
     if not data.label:
         raise ConfigError(f"{where}.label must name the label column, got {data.label!r}")
     at_least(f"{where}.shuffle_buffer", data.shuffle_buffer, 1)
+    share(f"{where}.label_fraction", data.label_fraction)
     if data.prepare is not None and data.prepare not in datasets.names():
         raise ConfigError(f"{where}.prepare={data.prepare!r} is not a bundled dataset; choose one of: "
                           + ", ".join(datasets.names()))
@@ -79,12 +80,60 @@ def check_export(export, where: str = "export") -> None:
     at_least(f"{where}.warmup_examples", export.warmup_examples, 0)
 
 
+def _pair(item, columns: list, where: str) -> tuple:
+    if isinstance(item, (list, tuple)) and len(item) == 2:
+        candidates = [tuple(str(c) for c in item)]
+    elif isinstance(item, str):
+        candidates = [(item[:i], item[i + 1:]) for i, char in enumerate(item) if char == "-"]
+    else:
+        candidates = []
+    for a, b in candidates:
+        if a in columns and b in columns and a != b:
+            return a, b
+    raise ConfigError(f"{where}={item!r} is not a pair of two different feature columns (write it "
+                      f"'image-text'); columns: {', '.join(columns)}")
+
+
+def pretrain_pairs(config) -> list:
+    """The ``(column, column)`` pairs ``mmkeras pretrain`` trains on: ``pretrain.pairs``, or every pair
+    of ``data.features`` in their order.
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> cfg = NS(data=NS(features={"text": 0, "image": 0, "audio": 0}), pretrain=NS(pairs=[]))
+        >>> pretrain_pairs(cfg)
+        [('text', 'image'), ('text', 'audio'), ('image', 'audio')]
+        >>> cfg.pretrain.pairs = ["audio-text"]; pretrain_pairs(cfg)
+        [('audio', 'text')]
+    """
+    columns = list(config.data.features)
+    if not config.pretrain.pairs:
+        return [(a, b) for i, a in enumerate(columns) for b in columns[i + 1:]]
+    pairs = [_pair(item, columns, f"pretrain.pairs[{i}]") for i, item in enumerate(config.pretrain.pairs)]
+    for i, pair in enumerate(pairs):
+        if set(pair) in [set(p) for p in pairs[:i]]:
+            raise ConfigError(f"pretrain.pairs[{i}]={config.pretrain.pairs[i]!r} repeats an earlier pair")
+    return pairs
+
+
+def check_pretrain(config, where: str = "pretrain") -> None:
+    """Numeric ranges of the ``pretrain`` section and its pairs (when the data has 2+ columns)."""
+    pretrain = config.pretrain
+    for key in ("epochs", "batch_size", "projection_dim"):
+        at_least(f"{where}.{key}", getattr(pretrain, key), 1)
+    above(f"{where}.learning_rate", pretrain.learning_rate, 0)
+    at_least(f"{where}.weight_decay", pretrain.weight_decay, 0)
+    if pretrain.pairs or len(config.data.features) > 1:
+        pretrain_pairs(config)
+
+
 def check_config(config) -> None:
     """Every rule above, then a writable ``data.cache`` (resolved against the config file)."""
     check_data(config.data)
     check_model_section(config.model, list(config.data.features))
     check_train(config.train)
     check_export(config.export)
+    check_pretrain(config)
     cache = config.data.cache
     if cache not in ("memory", "none", ""):
         check_writable_prefix(config.resolve_path(cache), f"data.cache={cache!r}")

@@ -3,7 +3,7 @@
 ``build_section`` turns a mapping into a section dataclass: an unknown key fails listing the
 valid ones, a value of the wrong type names the key and the value. Float fields also accept a
 numeric string, since YAML 1.1 reads ``1e-3`` (no dot) as a string; int fields take ints only.
-The range helpers (``at_least``, ``above``, ``fraction``) are what the dataclasses' ``check``
+The range helpers (``at_least``, ``above``, ``fraction``, ``share``) are what the dataclasses' ``check``
 methods call.
 
 Example:
@@ -157,6 +157,13 @@ def fraction(where: str, value) -> None:
     """Fail naming ``where`` unless ``0 <= value < 1``."""
     if not 0.0 <= value < 1.0:
         raise ConfigError(f"{where} must be in [0, 1), got {value!r}")
+
+
+def share(where: str, value) -> None:
+    """Fail naming ``where`` unless ``value`` is a number with ``0 < value <= 1``."""
+    number = _MISSING if isinstance(value, str) else _number(value)
+    if number is _MISSING or not 0.0 < number <= 1.0:
+        raise ConfigError(f"{where} must be in (0, 1], got {value!r}")
 
 
 def as_config_error(where: str, check, *args) -> None:

@@ -155,16 +155,17 @@ def _checked(rows: tf.data.Dataset, preprocessor, is_path: bool, columns, handle
 
 
 def decoded_rows(source, preprocessor, on_error: str = "raise", shuffle_seed: Optional[int] = None,
-                 columns=None) -> tf.data.Dataset:
+                 columns=None, keep_rows=None) -> tf.data.Dataset:
     """Rows read and decoded in parallel: ``(decoded, label)``; bad rows raised or skipped.
 
     ``raise`` decodes with a plain parallel map: a bad row stops the pass with TensorFlow's own error,
     which ``data_errors`` turns into a ``DataError`` naming the row. ``skip`` drops bad rows and
-    reports each once through ``preprocessor.skip_log``. ``columns`` limits the work to those columns.
+    reports each once through ``preprocessor.skip_log``. ``columns`` limits the work to those columns,
+    ``keep_rows`` (row numbers, ``mmkeras.data.rows.labelled_rows``) to those rows.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"data.on_error={on_error!r} is not valid; choose one of: 'raise', 'skip'")
-    rows, is_path = preprocessor.rows(source, shuffle_seed=shuffle_seed, columns=columns)
+    rows, is_path = preprocessor.rows(source, shuffle_seed=shuffle_seed, columns=columns, keep_rows=keep_rows)
     if on_error == "raise":
         load = graph_function(lambda row: preprocessor.read_and_decode(row, is_path, columns))
         return rows.map(load, num_parallel_calls=tf.data.AUTOTUNE)

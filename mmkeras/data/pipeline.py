@@ -1,14 +1,16 @@
 """``build_dataset``: manifest (or TFRecords) -> ``tf.data.Dataset`` of ``(features, label)``.
 
 Stages, in order: rows (``mmkeras.data.rows``; a manifest's rows in a seeded random order when
-training) -> parallel read + ``Preprocessor.decode`` with ``data.on_error`` applied
-(``mmkeras.data.diagnosis.decoded_rows``: ``raise`` pays nothing for error handling, ``skip`` drops
-and reports each bad row once) -> then, when training: cache (``data.cache``: ``memory``, ``none``
-or a file path; decoded examples) -> per epoch: shuffle (seeded by the epoch) ->
-``Preprocessor.crop_and_augment`` (stateless, seeded per example) -> ``batch`` ->
-``Preprocessor.featurize`` (audio features for the whole batch); when evaluating, nothing is
-random, so ``crop_and_augment`` -> ``batch`` -> ``featurize`` come first and the cache holds the
-final features -> ``batch(drop_remainder)`` -> prefetch.
+training; training on the train split with ``data.label_fraction < 1`` reads only the seeded,
+per-class stratified subset ``labelled_rows``, while the preprocessor is still adapted on every
+train row and evaluation, of any split, reads every row) -> parallel read +
+``Preprocessor.decode`` with ``data.on_error`` applied (``mmkeras.data.diagnosis.decoded_rows``:
+``raise`` pays nothing for error handling, ``skip`` drops and reports each bad row once) -> then,
+when training: cache (``data.cache``: ``memory``, ``none`` or a file path; decoded examples) -> per
+epoch: shuffle (seeded by the epoch) -> ``Preprocessor.crop_and_augment`` (stateless, seeded per
+example) -> ``batch`` -> ``Preprocessor.featurize`` (audio features for the whole batch); when
+evaluating, nothing is random, so ``crop_and_augment`` -> ``batch`` -> ``featurize`` come first and
+the cache holds the final features -> ``batch(drop_remainder)`` -> prefetch.
 
 Example:
     >>> import os, tempfile
@@ -34,7 +36,7 @@ import tensorflow as tf
 
 from mmkeras.data.diagnosis import decoded_rows, graph_function as _graph
 from mmkeras.data.preprocessor import Preprocessor
-from mmkeras.data.rows import SPLITS, count_rows, data_section, split_path
+from mmkeras.data.rows import SPLITS, count_rows, data_section, labelled_rows, split_path
 from mmkeras.data.schema import ENCODED_PREFIX, PRESENCE_SUFFIX
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -51,9 +53,20 @@ def fit_preprocessor(config) -> Preprocessor:
     return preprocessor
 
 
-def num_examples(config, split: str) -> int:
-    """Rows in the split's manifest (records for TFRecords), before any ``on_error: skip`` drop."""
-    return count_rows(split_path(config, split))
+def _kept_rows(config, split: str, training: bool):
+    """The row numbers a pass over ``split`` reads: ``labelled_rows`` when training on the train
+    split (None, every row, when ``data.label_fraction`` is 1), else None."""
+    return labelled_rows(config) if training and split == "train" else None
+
+
+def num_examples(config, split: str, *, training: bool = True) -> int:
+    """Rows in the split's manifest (records for TFRecords), before any ``on_error: skip`` drop.
+
+    For the train split with ``data.label_fraction < 1``, the rows training reads (the labelled
+    subset: what the steps per epoch count); ``training=False`` counts every row (evaluation).
+    """
+    keep = _kept_rows(config, split, training)
+    return count_rows(split_path(config, split)) if keep is None else len(keep)
 
 
 # ---------------------------------------------------------------------- the dataset
@@ -121,10 +134,12 @@ def prepared_batches(config, split: str, preprocessor: Preprocessor, *, batch_si
                      columns=None) -> tf.data.Dataset:
     """Batches of ``(crop_and_augment``'s output, label)`` over every row of ``split``, without
     augmentation and before ``featurize``, in the order ``build_dataset(..., training=training)``
-    reads its rows. ``columns``: keep only these (and their presence flags)."""
+    reads its rows (the labelled subset when training on train). ``columns``: keep only these (and
+    their presence flags)."""
     data = data_section(config)
     dataset = decoded_rows(split_path(config, split), preprocessor, on_error=data.on_error,
-                           shuffle_seed=data.seed if training else None)
+                           shuffle_seed=data.seed if training else None,
+                           keep_rows=_kept_rows(config, split, training))
 
     @_graph
     def prepare(decoded, label):
@@ -153,6 +168,8 @@ def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: b
                   skip_batches: int = 0, encoded: Optional[dict] = None) -> tf.data.Dataset:
     """The split as batches of ``(features, label)``; shapes are static when ``drop_remainder``.
 
+    Training on the train split reads only its ``labelled_rows`` (``data.label_fraction``; every
+    row when it is 1); evaluation reads every row of any split, train included.
     Training caches the decoded examples (whole waveforms, so every epoch draws new random crops
     and augmentations); evaluation has nothing random, so it caches the final features and a later
     epoch only reads memory. Audio features are computed a batch at a time (``Preprocessor.featurize``).
@@ -180,9 +197,12 @@ def build_dataset(config, split: str, preprocessor: Preprocessor, *, training: b
     if first_epoch < 0 or skip_batches < 0:
         raise ValueError(f"first_epoch and skip_batches must be >= 0, got {first_epoch} and {skip_batches}")
     source = split_path(config, split)
+    keep = _kept_rows(config, split, training)
     dataset = decoded_rows(source, preprocessor, on_error=data.on_error,
-                           shuffle_seed=data.seed if training else None)
+                           shuffle_seed=data.seed if training else None, keep_rows=keep)
     suffix = ".encoded" if encoded else ""  # a file cache of another element structure must not be reused
+    if keep is not None:  # nor one of another subset
+        suffix += f".labels{data.label_fraction:g}-seed{data.seed}"
     if encoded:
         dataset = _with_encodings(dataset, encoded)
 

@@ -94,11 +94,12 @@ class Preprocessor:
     def adapted(self) -> bool:
         return getattr(self.module, "labels", None) is not None
 
-    def rows(self, source, shuffle_seed: Optional[int] = None, columns=None) -> tuple:
-        """``(dataset, is_path)`` of the rows of ``source`` for ``columns`` (default: all)."""
+    def rows(self, source, shuffle_seed: Optional[int] = None, columns=None, keep_rows=None) -> tuple:
+        """``(dataset, is_path)`` of the rows of ``source`` for ``columns`` (default: all); only the row
+        numbers ``keep_rows`` when given (``rows_lib.row_dataset``)."""
         wanted = self.columns if columns is None else {c: self.columns[c] for c in columns}
         return rows_lib.row_dataset(source, {c: col.reads_files for c, col in wanted.items()}, self.label,
-                                    shuffle_seed)
+                                    shuffle_seed, keep_rows)
 
     # ------------------------------------------------------------------ adapting
     def _set_classes(self, class_names: list) -> None:

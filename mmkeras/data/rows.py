@@ -83,15 +83,16 @@ def read_cells(source, columns: list, label: str, file_columns=()) -> tuple:
     return manifest.name, [{c: row[c] for c in [*columns, label]} for row in manifest.rows]
 
 
-def row_dataset(source, columns: dict, label: str, shuffle_seed: Optional[int] = None) -> tuple:
+def row_dataset(source, columns: dict, label: str, shuffle_seed: Optional[int] = None, keep_rows=None) -> tuple:
     """``(dataset, is_path)``: one dict per row; ``columns`` maps each feature column to whether its
     cells name files. File cells hold paths (manifests, ``is_path``) or the bytes (TFRecords).
 
     With ``shuffle_seed``, a manifest's rows come in a seeded random order, the same every time
     (manifests are often sorted by class; mixing the cheap rows once keeps the first epoch mixed).
+    With ``keep_rows`` (row numbers, e.g. ``labelled_rows``), only those rows, in the same order.
     """
     if is_tfrecord_path(source):
-        return read_records(source, columns, label), False
+        return keep_only(read_records(source, columns, label), keep_rows), False
     manifest = open_manifest(source, columns, label)
     count = len(manifest)
     values = {LABEL_KEY: manifest.column(label), SOURCE_KEY: [manifest.name] * count}
@@ -108,7 +109,7 @@ def row_dataset(source, columns: dict, label: str, shuffle_seed: Optional[int] =
         numbers = numbers[order]
     tensors = {k: tf.constant(v, tf.string, shape=[count]) for k, v in values.items()}
     tensors[ROW_KEY] = tf.constant(numbers, tf.int64, shape=[count])
-    return tf.data.Dataset.from_tensor_slices(tensors), True
+    return keep_only(tf.data.Dataset.from_tensor_slices(tensors), keep_rows), True
 
 
 def read_files(row: dict, columns: dict, is_path: bool) -> dict:
@@ -173,3 +174,73 @@ def count_rows(source) -> int:
     if is_tfrecord_path(source):
         return sum(1 for f in list_shards(source) for _ in tf.data.TFRecordDataset(f))
     return len(read_manifest(source))
+
+
+# ---------------------------------------------------------------------- data.label_fraction
+def label_subset(source, label: str, fraction: float, seed: int) -> np.ndarray:
+    """The sorted row numbers of a seeded, per-class stratified subset of ``source``'s rows.
+
+    Each class keeps ``max(1, round(fraction * rows of the class))`` rows (Python's ``round``),
+    drawn with ``numpy.random.default_rng(seed)``; only the label column is read.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "train.csv")
+        >>> with open(path, "w") as f:
+        ...     _ = f.write("text,label\\n" + "".join(f"t{i},{'ab'[i % 2]}\\n" for i in range(8)))
+        >>> kept = label_subset(path, "label", 0.5, seed=0)
+        >>> len(kept), sorted(int(n) % 2 for n in kept)  # 2 rows of each class
+        (4, [0, 0, 1, 1])
+    """
+    if is_tfrecord_path(source):
+        pairs = read_records(source, {}, label).map(lambda row: (row[ROW_KEY], row[LABEL_KEY]))
+        numbered = list(pairs.as_numpy_iterator())
+        numbers = np.array([n for n, _ in numbered], np.int64)
+        labels = np.array([value.decode("utf-8") for _, value in numbered], dtype=object)
+    else:
+        values = open_manifest(source, [], label).column(label)
+        numbers, labels = np.arange(1, len(values) + 1, dtype=np.int64), np.array(values, dtype=object)
+    rng = np.random.default_rng(seed)
+    kept = [np.zeros([0], np.int64)]
+    for value in sorted(set(labels)):
+        members = numbers[labels == value]
+        kept.append(rng.choice(members, max(1, round(fraction * len(members))), replace=False))
+    return np.sort(np.concatenate(kept))
+
+
+def labelled_rows(config) -> Optional[np.ndarray]:
+    """The train rows training reads: ``label_subset`` of the train split with ``data.label_fraction``
+    and ``data.seed``, or None (every row) when the fraction is 1.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> labelled_rows(SimpleNamespace(label_fraction=1.0)) is None
+        True
+    """
+    data = data_section(config)
+    if data.label_fraction >= 1:
+        return None
+    return label_subset(split_path(config, "train"), data.label, data.label_fraction, data.seed)
+
+
+def keep_only(rows: tf.data.Dataset, keep_rows) -> tf.data.Dataset:
+    """The row dicts of ``rows`` whose ``ROW_KEY`` is in ``keep_rows`` (all of them for None).
+
+    Example:
+        >>> rows = tf.data.Dataset.from_tensor_slices({ROW_KEY: tf.constant([3, 1, 2, 5], tf.int64)})
+        >>> [int(row[ROW_KEY]) for row in keep_only(rows, [2, 3])]
+        [3, 2]
+    """
+    if keep_rows is None:
+        return rows
+    keep_rows = np.asarray(keep_rows, np.int64)
+    size = int(keep_rows.max(initial=0)) + 1
+    mask = np.zeros([size], bool)
+    mask[keep_rows] = True
+    mask = tf.constant(mask)
+
+    def kept(row):
+        number = row[ROW_KEY]
+        return tf.logical_and(number < size, tf.gather(mask, tf.clip_by_value(number, 0, size - 1)))
+
+    return rows.filter(kept)

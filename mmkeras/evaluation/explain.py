@@ -73,7 +73,7 @@ def _load_example(run: Run, split: str, index: int):
     config = load_config(run.config_file)
     if not getattr(config.data, split):
         raise ValueError(f"the run's config has no data.{split} manifest to explain an example of")
-    check_index(index, split, num_examples(config, split))
+    check_index(index, split, num_examples(config, split, training=False))  # every row, as evaluated
     loaded = load_run(run)
     dataset = build_dataset(config, split, loaded.preprocessor, training=False, batch_size=1, drop_remainder=False)
     with data_errors(config, loaded.preprocessor, [split]):

@@ -94,3 +94,19 @@ def multi_worker_model(model):
     model._maybe_symbolic_build = types.MethodType(_maybe_symbolic_build, model)
     model._make_function = types.MethodType(_make_function, model)
     return model
+
+
+def gather_replicas(embeddings: dict, presence: dict):
+    """``(embeddings, presence, weight)`` of the global batch, gathered from every replica of the
+    current ``tf.distribute`` replica context (``ContrastiveModel``'s ``global_batch``), so in-batch
+    negatives span all replicas. Each replica then computes the same global loss; ``weight`` =
+    1 / replicas makes the strategy's sum of the replicas' gradients the gradient of that loss
+    (the gradient of ``all_gather`` hands each replica the part for its own rows)."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    if replicas == 1:
+        return embeddings, presence, 1.0
+    gather = lambda values: {k: context.all_gather(v, axis=0) for k, v in values.items()}  # noqa: E731
+    return gather(embeddings), gather(presence), 1.0 / replicas

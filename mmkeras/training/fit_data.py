@@ -18,10 +18,11 @@ from __future__ import annotations
 
 
 def train_label_ids(config, preprocessor) -> list[int]:
-    """Class ids of the training rows, read from the manifest's label column (no file decoding)."""
-    from mmkeras.data.rows import LABEL_KEY, split_path
+    """Class ids of the training rows (the ``data.label_fraction`` subset), read from the manifest's
+    label column (no file decoding)."""
+    from mmkeras.data.rows import LABEL_KEY, labelled_rows, split_path
 
-    rows, _ = preprocessor.rows(split_path(config, "train"), columns=[])
+    rows, _ = preprocessor.rows(split_path(config, "train"), columns=[], keep_rows=labelled_rows(config))
     batches = rows.map(lambda row: preprocessor.encode_label(row[LABEL_KEY])).batch(4096)
     return [int(i) for batch in batches for i in batch.numpy() if i >= 0]
 

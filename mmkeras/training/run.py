@@ -107,6 +107,9 @@ class Run:
         for path in (self.best_model, self.last_model):
             if path.exists():
                 return path
+        if self.status().get("kind") == "pretrain":
+            raise FileNotFoundError(f"{self.run_dir} is a pretraining run (mmkeras pretrain), not a classifier: "
+                                    "train one from it with model.init_from, or query it with mmkeras retrieve")
         raise FileNotFoundError(f"{self.run_dir} holds no trained model (best.keras / last.keras); train first")
 
     def epoch_rows(self) -> list[dict]:

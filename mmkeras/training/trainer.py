@@ -74,6 +74,10 @@ def check_before_run(config: Config) -> None:
 
     ensure_data(config)
     check_before_training(config)
+    if config.model.init_from:
+        from mmkeras.training.pretrained import pretraining_run
+
+        pretraining_run(config.resolve_path(config.model.init_from), f"model.init_from={config.model.init_from!r}")
 
 
 def count_steps_per_epoch(config: Config) -> int:
@@ -110,7 +114,8 @@ def open_run(run: Run, config: Config, plan, *, steps_per_epoch: int, overwrite:
     train_config = config.train
     run.update_status(status="training", failure=None, backend=keras.backend.backend(), strategy=plan.name,
                       replicas=plan.num_replicas, precision=train_config.precision, jit_compile=plan.jit_compile,
-                      epochs_planned=train_config.epochs, batch_size=train_config.batch_size, versions=software_versions())
+                      epochs_planned=train_config.epochs, batch_size=train_config.batch_size, versions=software_versions(),
+                      init_from=config.resolve_path(config.model.init_from), label_fraction=config.data.label_fraction)
     return state
 
 
@@ -152,10 +157,13 @@ def build_compiled_model(config: Config, preprocessor, plan, steps_per_epoch: in
     from mmkeras.data.pipeline import caches
     from mmkeras.training.frozen_cache import FrozenCache
     from mmkeras.training.objective import build_loss, build_optimizer
+    from mmkeras.training.pretrained import init_from_pretrained
 
     train_config = config.train
     with plan.scope():
         model = build_model(config.model, preprocessor)
+        if config.model.init_from:  # a pretraining run's encoders (mmkeras.training.pretrained)
+            init_from_pretrained(model, preprocessor, config)
         cache = FrozenCache.for_model(model, preprocessor, config) if caches(config.data) else None
         fit_model = cache.fit_model if cache is not None else model
         single = len(model.outputs) == 1
