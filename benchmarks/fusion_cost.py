@@ -3,9 +3,10 @@
 FLOPs come from XLA's cost analysis of the jitted forward pass (JAX backend, batch 1); train-step
 examples/s from `train_on_batch` on random in-memory data (TensorFlow backend, batch 64), with and
 without `jit_compile`. Each backend runs in its own process (the backend is fixed at import).
-Prints one table.
+Prints one table. Every registered fusion by default; ``--fusions`` measures some (concat, the
+speed baseline, is always measured too).
 
-    .venv/bin/python benchmarks/fusion_cost.py [--steps 20] [--batch-size 64]
+    .venv/bin/python benchmarks/fusion_cost.py [--steps 20] [--batch-size 64] [--fusions graph,hybrid]
 """
 
 from __future__ import annotations
@@ -58,15 +59,27 @@ def _model(fusion: str, shapes: DigitsShapes):
     return build_model(model_config, shapes)
 
 
-def flops_worker() -> dict:
-    import jax
-
+def fusion_names(requested) -> list:
+    """The registered fusions to measure: ``requested`` (comma-separated) plus concat, or all of them."""
     from mmkeras import registry
+
+    names = registry.names("fusion")
+    if not requested:
+        return names
+    wanted = ["concat"] + [name for name in requested.split(",") if name and name != "concat"]
+    unknown = [name for name in wanted if name not in names]
+    if unknown:
+        raise SystemExit(f"--fusions: unknown fusion(s) {', '.join(unknown)}; registered: {', '.join(names)}")
+    return wanted
+
+
+def flops_worker(fusions: list) -> dict:
+    import jax
 
     shapes = DigitsShapes()
     features, _ = shapes.batch(1)
     out = {}
-    for fusion in registry.names("fusion"):
+    for fusion in fusions:
         model = _model(fusion, shapes)
         trainable = [v.value for v in model.trainable_variables]
         non_trainable = [v.value for v in model.non_trainable_variables]
@@ -81,15 +94,13 @@ def flops_worker() -> dict:
     return out
 
 
-def speed_worker(steps: int, batch_size: int) -> dict:
+def speed_worker(steps: int, batch_size: int, fusions: list) -> dict:
     import keras
-
-    from mmkeras import registry
 
     shapes = DigitsShapes()
     features, labels = shapes.batch(batch_size)
     out = {}
-    for fusion in registry.names("fusion"):
+    for fusion in fusions:
         row = {}
         for jit in (False, True):
             model = _model(fusion, shapes)
@@ -108,7 +119,8 @@ def speed_worker(steps: int, batch_size: int) -> dict:
 
 def _run_worker(kind: str, backend: str, args) -> dict:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    command = [sys.executable, __file__, "--worker", kind, "--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+    command = [sys.executable, __file__, "--worker", kind, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
+               "--fusions", args.fusions]
     result = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     if not lines:
@@ -121,12 +133,13 @@ def main() -> None:
     parser.add_argument("--worker", choices=["flops", "speed"])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--fusions", default="", help="comma-separated fusions (default: every registered one)")
     args = parser.parse_args()
     if args.worker == "flops":
-        print("RESULT " + json.dumps(flops_worker()))
+        print("RESULT " + json.dumps(flops_worker(fusion_names(args.fusions))))
         return
     if args.worker == "speed":
-        print("RESULT " + json.dumps(speed_worker(args.steps, args.batch_size)))
+        print("RESULT " + json.dumps(speed_worker(args.steps, args.batch_size, fusion_names(args.fusions))))
         return
     print("command: " + " ".join(["python", "benchmarks/fusion_cost.py", *sys.argv[1:]]))
     print(f"digits shapes (mmkeras/configs/digits.yaml: embedding text, conv2d image, lstm audio), softmax head; "

@@ -5,7 +5,7 @@ config can swap one for another:
 
 .. code-block:: text
 
-    fusion = registry.get("fusion", NAME)(output_dim=..., **settings)   # plus num_classes=C for "late"
+    fusion = registry.get("fusion", NAME)(output_dim=..., **settings)   # plus num_classes=C for "late", "hybrid"
     out = fusion(vectors, presence, tokens=None, token_masks=None, training=None)
 
       vectors:     list of M tensors (batch, dim_m): the pooled vector of each modality;
@@ -20,8 +20,8 @@ Class attributes the model factory reads:
 
 - ``uses_tokens``: True for ``cross_attention``; such a fusion also works when ``tokens`` is
   None, treating each pooled vector as a one-step sequence.
-- ``outputs_logits``: True for ``late``, which returns ``(batch, num_classes)`` logits; the
-  factory puts only a softmax after it.
+- ``outputs_logits``: True for ``late`` and ``hybrid``, which return ``(batch, num_classes)``
+  logits; the factory puts only a softmax after it.
 
 Masking rule: a missing modality (presence 0) never changes the output through its values.
 Its vector and tokens are *selected away* (``where``), never multiplied by 0 and never read as
@@ -31,7 +31,9 @@ every modality is missing gives a finite output (no NaN, also in the gradient).
 Fusions (registry name: class): ``concat``: ConcatFusion, ``mean``: MeanFusion,
 ``weighted_sum``: WeightedSumFusion, ``gated``: GatedFusion, ``self_attention``:
 SelfAttentionFusion, ``cross_attention``: CrossAttentionFusion, ``tensor``: TensorFusion,
-``low_rank``: LowRankFusion, ``late``: LateFusion. Helper layers (not fusions):
+``low_rank``: LowRankFusion, ``late``: LateFusion, ``graph``: GraphFusion (graph attention over
+the modalities as nodes), ``hybrid``: HybridFusion (an early-fusion classifier and per-modality
+decisions mixed by learned weights). Helper layers (not fusions):
 MaskedGlobalPooling, ModalityDropout, ModalityProjection (the per-modality projection every
 fusion that needs a common width uses; it applies the masking rule), TransformerBlock (pre- or
 post-norm, self- or cross-attention: CrossAttentionFusion's blocks and the ``transformer``
@@ -54,6 +56,8 @@ from mmkeras.layers.concat_fusion import ConcatFusion
 from mmkeras.layers.cross_attention_fusion import CrossAttentionFusion
 from mmkeras.layers.fusion_base import Fusion
 from mmkeras.layers.gated_fusion import GatedFusion
+from mmkeras.layers.graph_fusion import GraphFusion
+from mmkeras.layers.hybrid_fusion import HybridFusion
 from mmkeras.layers.late_fusion import LateFusion
 from mmkeras.layers.low_rank_fusion import LowRankFusion
 from mmkeras.layers.masked_pooling import MaskedGlobalPooling
@@ -70,6 +74,8 @@ __all__ = [
     "CrossAttentionFusion",
     "Fusion",
     "GatedFusion",
+    "GraphFusion",
+    "HybridFusion",
     "LateFusion",
     "LowRankFusion",
     "MaskedGlobalPooling",

@@ -5,7 +5,7 @@ A head is a factory registered as kind ``head``::
     build_xxx(features, num_classes, features_are_logits=False, *, name=PROBABILITIES, **settings)
 
 ``features`` is the fusion's ``(batch, dim)`` output; with ``features_are_logits`` (after the
-``late`` fusion, which already returns class logits) the head adds only its output activation.
+``late`` or ``hybrid`` fusion, which already return class logits) the head adds only its output activation.
 Settings come from ``model.head`` in the config (minus ``type``, ``auxiliary`` and
 ``auxiliary_weight``, which the model factory handles: see ``build_auxiliary_heads``).
 
@@ -38,8 +38,8 @@ def _check_head_settings(hidden_units, dropout, features_are_logits):
         raise ConfigError(f"model.head.dropout must be a float in [0, 1); got {dropout!r}")
     if features_are_logits and (list(hidden_units) or dropout):
         raise ConfigError(
-            "model.head.hidden_units / model.head.dropout cannot be used after the 'late' fusion, "
-            "which already outputs class logits (the head only applies its activation)"
+            "model.head.hidden_units / model.head.dropout cannot be used after a fusion that already "
+            "outputs class logits (the 'late' fusion or the 'hybrid' fusion): the head only applies its activation"
         )
 
 

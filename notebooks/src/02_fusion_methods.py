@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Fusion methods compared: nine ways to merge an image and a recording
+# # Fusion methods compared: eleven ways to merge an image and a recording
 #
 # **Author:** the mmkeras developers<br>
 # **Date created:** 2026/11/23<br>
@@ -20,6 +20,8 @@
 # | `cross_attention` | each modality's tokens attend to the other's |
 # | `tensor`, `low_rank` | outer-product interactions (Tensor Fusion; its low-rank factorisation) |
 # | `late` | one classifier per modality, logits averaged |
+# | `graph` | the modalities as nodes of a graph, a few rounds of attention-weighted messages (GAT) |
+# | `hybrid` | an early-fusion classifier and one per modality, their logits mixed by learned weights |
 #
 # All of them obey one contract (pooled vectors, optional tokens, a presence mask), so a config swaps
 # one for another with a single key. We compare them on `avdigits` (MNIST image + FSDD recording of
@@ -100,7 +102,7 @@ for split in ("train", "validation", "test"):
     print(split, len((folder / f"{split}.csv").read_text().splitlines()) - 1, "rows")
 
 # %% [markdown]
-# The nine experiments are configs bundled with mmkeras, `fusion/concat` ... `fusion/weighted_sum`.
+# The eleven experiments are configs bundled with mmkeras, `fusion/concat` ... `fusion/weighted_sum`.
 # They are identical except for `model.fusion` (each fusion's own settings: heads, rank, projection
 # size). Their data paths (`data/avdigits_theo/...`) are relative to the working directory; we point
 # them at the folder prepared above, and with small settings at its first rows (every digit

@@ -11,7 +11,8 @@ from mmkeras import configs
 from mmkeras.config import load_config, save_config
 from mmkeras.errors import ConfigError
 
-FUSIONS = ["concat", "cross_attention", "gated", "late", "low_rank", "mean", "self_attention", "tensor", "weighted_sum"]
+FUSIONS = ["concat", "cross_attention", "gated", "graph", "hybrid", "late", "low_rank", "mean", "self_attention", "tensor",
+           "weighted_sum"]
 
 
 def test_names_are_the_yaml_files_of_the_package_folder():

@@ -16,7 +16,16 @@ import numpy as np
 import pytest
 
 from mmkeras import registry
-from mmkeras.layers import CrossAttentionFusion, GatedFusion, LateFusion, LowRankFusion, TensorFusion, WeightedSumFusion
+from mmkeras.layers import (
+    CrossAttentionFusion,
+    GatedFusion,
+    GraphFusion,
+    HybridFusion,
+    LateFusion,
+    LowRankFusion,
+    TensorFusion,
+    WeightedSumFusion,
+)
 from tests.harness import run_layer_test
 
 BATCH = 4
@@ -49,6 +58,12 @@ EXPECTED_COUNTS = {
     "self_attention": (26, 0, 784),
     # projections + 3 blocks (MHA 288, 3 layer norms 48, FFN 280) + 3 * 8 embedding + 8 null token
     "cross_attention": (62, 0, 2016),
+    # projections + 2 rounds of (message Dense(8 -> 2 heads * 4) without bias 64, attention
+    # vectors a_dst, a_src 2 * 2 * 4 = 16) + readout Dense(8 -> 8) 72
+    "graph": (14, 0, 368),
+    # projections + 3 classifiers Dense(8 -> 3) 81 + early Dense(3 * 8 + 3 flags -> 8) 224 + early
+    # classifier Dense(8 -> 3) 27 + 4 mixture logits (early branch + 3 modalities)
+    "hybrid": (17, 0, 472),
 }
 
 
@@ -154,10 +169,11 @@ def weights_of(dense):
 # --------------------------------------------------------------------------- registry
 def test_fusion_registry_lists_the_fusion_zoo():
     assert FUSIONS == sorted(
-        ["concat", "mean", "weighted_sum", "gated", "self_attention", "cross_attention", "tensor", "low_rank", "late"]
+        ["concat", "mean", "weighted_sum", "gated", "self_attention", "cross_attention", "tensor", "low_rank", "late",
+         "graph", "hybrid"]
     )
     assert [n for n in FUSIONS if registry.get("fusion", n).uses_tokens] == ["cross_attention"]
-    assert [n for n in FUSIONS if registry.get("fusion", n).outputs_logits] == ["late"]
+    assert [n for n in FUSIONS if registry.get("fusion", n).outputs_logits] == ["hybrid", "late"]
 
 
 # --------------------------------------------------------------------------- harness
@@ -288,6 +304,101 @@ def test_low_rank_fusion_is_a_rank_r_weight_on_the_outer_product():
     np.testing.assert_allclose(call(fusion, data), expected, rtol=1e-5, atol=1e-5)
 
 
+def _softmax_where(logits, mask):
+    """Softmax over the last axis restricted to ``mask``; 0 elsewhere and on rows with no True entry."""
+    top = np.max(np.where(mask, logits, -np.inf), axis=-1, keepdims=True)
+    weights = np.where(mask, np.exp(logits - np.where(np.isfinite(top), top, 0.0)), 0.0)
+    total = weights.sum(axis=-1, keepdims=True)
+    return weights / np.where(total > 0, total, 1.0)
+
+
+def _gat_oracle(fusion, data):
+    """GraphFusion's docstring in NumPy: GAT rounds over the present nodes, masked-mean readout."""
+    present = data["presence"] > 0.5
+    keep = present[:, :, None]
+    nodes = np.stack(
+        [v @ k + b for v, (k, b) in zip(data["vectors"], map(weights_of, fusion.projection.dense_layers))], axis=1
+    ) * keep
+    heads, head_dim = fusion.heads, fusion.head_dim
+    for r, message in enumerate(fusion.messages):
+        kernel = keras.ops.convert_to_numpy(message.kernel).astype("float64")
+        a_dst, a_src = (keras.ops.convert_to_numpy(w[r]).astype("float64")
+                        for w in (fusion.attention_dst, fusion.attention_src))
+        wh = (nodes @ kernel).reshape(len(nodes), -1, heads, head_dim)  # (batch, M, K, d)
+        e = np.einsum("bmkd,kd->bkm", wh, a_dst)[..., :, None] + np.einsum("bmkd,kd->bkm", wh, a_src)[..., None, :]
+        e = np.where(e > 0, e, 0.2 * e)  # LeakyReLU, slope 0.2
+        alpha = _softmax_where(e, present[:, None, None, :])  # (batch, K, i, j): softmax over present j
+        m = np.einsum("bkij,bjkd->bikd", alpha, wh)
+        elu = lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0)))  # noqa: E731
+        if fusion.merge_heads == "concat":
+            m = elu(m).reshape(len(nodes), -1, heads * head_dim)
+        else:
+            m = elu(m.mean(axis=2))
+        nodes = (nodes + m if fusion.residual else m) * keep
+    pooled = nodes.sum(axis=1) / np.maximum(present.sum(axis=1, keepdims=True), 1)
+    kernel, bias = weights_of(fusion.readout)
+    return pooled @ kernel + bias
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"heads": 2}, {"heads": 3, "merge_heads": "mean", "residual": False}, {"rounds": 1, "heads": 1, "node_dim": 5}],
+    ids=["concat-residual", "mean-no-residual", "one-round"],
+)
+def test_graph_fusion_is_graph_attention_over_the_present_modalities(settings):
+    # Velickovic et al. 2018: e_ij = LeakyReLU(a^T [W h_i || W h_j]), alpha = softmax over the
+    # present j (self-loop included), h_i' = ELU(sum_j alpha_ij W h_j); then the masked mean readout.
+    fusion = GraphFusion(output_dim=OUTPUT_DIM, activation="linear", **settings)
+    data = make_inputs([6, 5, 3], with_tokens=False, presence=every_subset(3))
+    call(fusion, data)
+    randomize(fusion, scale=0.5)
+    out = call(fusion, data)
+    np.testing.assert_allclose(out, _gat_oracle(fusion, data), rtol=1e-5, atol=1e-5)
+    # No modality: no node, the readout of zeros is the readout's bias.
+    np.testing.assert_allclose(out[0], weights_of(fusion.readout)[1], rtol=1e-6, atol=1e-6)
+
+
+def test_graph_fusion_node_attention_rows_sum_to_one_over_present_nodes():
+    fusion = GraphFusion(output_dim=OUTPUT_DIM, heads=2)
+    data = make_inputs([6, 5, 3], with_tokens=False, presence=every_subset(3))
+    call(fusion, data)
+    present = data["presence"] > 0.5
+    nodes = keras.ops.stack(fusion.projection(data["vectors"], fusion.modality_masks(present)), axis=1)
+    alpha = keras.ops.convert_to_numpy(fusion.attention(nodes, present, 0)[0])  # (batch, K, i, j)
+    np.testing.assert_array_equal(alpha * ~present[:, None, None, :], 0.0)
+    np.testing.assert_allclose(alpha.sum(-1), np.broadcast_to(present.any(-1)[:, None, None], alpha.shape[:3]),
+                               atol=1e-6)
+
+
+def test_hybrid_fusion_mixes_early_and_per_modality_logits_over_present_branches():
+    # logits = a_0 C_0 relu(W_e [h_1, h_2, h_3, p]) + sum_m a_m C_m h_m, h_m = relu(W_m v_m),
+    # a = softmax(mixture_logits) over the early branch and the present modalities.
+    fusion = HybridFusion(output_dim=OUTPUT_DIM, num_classes=NUM_CLASSES)
+    data = make_inputs([6, 5, 3], with_tokens=False, presence=every_subset(3))
+    call(fusion, data)
+    randomize(fusion, scale=0.5)
+    presence = data["presence"]
+    hidden = [
+        np.maximum(v @ k + b, 0.0) * p[:, None]
+        for v, (k, b), p in zip(data["vectors"], map(weights_of, fusion.hidden.dense_layers), presence.T)
+    ]
+    per_modality = [h @ k + b for h, (k, b) in zip(hidden, map(weights_of, fusion.classifiers.dense_layers))]
+    kernel, bias = weights_of(fusion.early)
+    early = np.maximum(np.concatenate(hidden + [presence], axis=-1) @ kernel + bias, 0.0)
+    kernel, bias = weights_of(fusion.early_classifier)
+    branches = [early @ kernel + bias] + per_modality
+    mixture = keras.ops.convert_to_numpy(fusion.mixture_logits).astype("float64")
+    weights = _softmax_where(np.tile(mixture, (len(presence), 1)), np.concatenate([np.ones((len(presence), 1)), presence],
+                                                                                  axis=-1) > 0.5)
+    expected = sum(weights[:, k : k + 1] * logits for k, logits in enumerate(branches))
+    out = call(fusion, data)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[0], branches[0][0], rtol=1e-5, atol=1e-5)  # nothing present: early branch alone
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(fusion.modality_weights(presence > 0.5)), weights, rtol=1e-5, atol=1e-6
+    )
+
+
 # --------------------------------------------------------------------------- renormalization
 @pytest.mark.parametrize("cls", [LateFusion, WeightedSumFusion], ids=["late", "weighted_sum"])
 def test_modality_weights_renormalize_over_present_modalities(cls):
@@ -353,14 +464,26 @@ def test_fusion_rejects_presence_of_wrong_width(name):
         cls(**fusion_kwargs(name))(**data)
 
 
-def test_late_fusion_rejects_single_class():
+@pytest.mark.parametrize("cls", [LateFusion, HybridFusion], ids=["late", "hybrid"])
+def test_logit_fusion_rejects_single_class(cls):
     with pytest.raises(ValueError, match="received num_classes=1"):
-        LateFusion(output_dim=4, num_classes=1)
+        cls(output_dim=4, num_classes=1)
+
+
+def test_graph_fusion_rejects_heads_that_do_not_divide_node_dim_and_unknown_settings():
+    with pytest.raises(ValueError, match=r"`heads` must divide node_dim=8 .* received heads=3"):
+        GraphFusion(output_dim=8, heads=3)
+    GraphFusion(output_dim=8, heads=3, merge_heads="mean")  # each head is node_dim wide: any count
+    with pytest.raises(ValueError, match=r"`merge_heads` must be one of 'concat', 'mean'; received merge_heads='sum'"):
+        GraphFusion(output_dim=8, merge_heads="sum")
+    with pytest.raises(ValueError, match="received residual='yes'"):
+        GraphFusion(output_dim=8, residual="yes")
 
 
 @pytest.mark.parametrize(
     "name, setting",
-    [("tensor", "projection_dim"), ("low_rank", "rank"), ("self_attention", "num_heads"), ("cross_attention", "num_heads")],
+    [("tensor", "projection_dim"), ("low_rank", "rank"), ("self_attention", "num_heads"), ("cross_attention", "num_heads"),
+     ("graph", "rounds"), ("graph", "heads"), ("graph", "node_dim")],
 )
 def test_fusion_rejects_invalid_settings(name, setting):
     with pytest.raises(ValueError, match=f"received {setting}=0"):
