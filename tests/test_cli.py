@@ -210,3 +210,24 @@ def test_export_of_a_failed_run_exits_2(cli_run, tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"mmkeras export: error: {failed} is a failed run (the loss became nan at epoch 1, step 3)")
     assert not (tmp_path / "exports").exists()
+
+
+def test_export_quantize_int8_through_the_cli_serves_and_records_it(cli_run, tmp_path, capsys):
+    run_dir, base = cli_run[1], tmp_path / "exports" / "digits"
+    capsys.readouterr()
+    assert main(["export", "--run-dir", str(run_dir), "--to", str(base), "--quantize", "int8"]) == 0
+    assert capsys.readouterr().out.strip() == f"exported SavedModel: {base / '1'} (int8)"
+    metadata = json.loads((base / "1" / "mmkeras_export.json").read_text())
+    assert metadata["quantization"] == "int8" and metadata["int8_layer_count"] == len(metadata["int8_layers"]) > 0
+    row = _first_test_row(cli_run[0])
+    assert main(["predict", "--model", str(base), "--text", row["text"], "--image", str(cli_run[0] / row["image"]),
+                 "--audio", str(cli_run[0] / row["audio"])]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+
+
+def test_export_refuses_an_unknown_quantize_value_listing_the_choices(capsys):
+    with pytest.raises(SystemExit) as exit_code:
+        build_parser().parse_args(["export", "--run-dir", "r", "--to", "b", "--quantize", "int4"])
+    assert exit_code.value.code == 2
+    error = capsys.readouterr().err  # Python 3.12 stopped quoting the choices
+    assert "argument --quantize: invalid choice: 'int4' (choose from " in error and "none" in error and "int8" in error

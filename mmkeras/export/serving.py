@@ -8,7 +8,7 @@ while it is written, the hidden ``BASE/.N-staging/``, which TF Serving ignores):
 BASE/N/
   saved_model.pb, variables/         signatures serving_default and serve_tensors
   assets.extra/tf_serving_warmup_requests   PredictionLog records replayed by TF Serving at load
-  mmkeras_export.json                inputs, outputs, class names, top_k, versions, backend
+  mmkeras_export.json                inputs, outputs, class names, top_k, quantization, versions, backend
 ```
 
 The export has two stages, so that the same code serves runs trained on either Keras backend:
@@ -47,6 +47,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from mmkeras.data.columns.bytes import assert_no_problems
+from mmkeras.export.quantize import check_quantize, quantize_model
 from mmkeras.export.request_shape import answer_empty_batch, assert_rank_1
 from mmkeras.export.versions import reserve_version, version_dirs  # noqa: F401  (version_dirs: public here too)
 
@@ -229,7 +230,7 @@ def _disk_full(error) -> bool:
     return isinstance(error, tf.errors.OpError) and "No space left on device" in (error.message or "")
 
 
-def export_run(run_dir, base, version: int | None = None, *, overwrite: bool = False) -> Path:
+def export_run(run_dir, base, version: int | None = None, *, overwrite: bool = False, quantize=None) -> Path:
     """Export the run's best model with its preprocessing as ``BASE/<version>/``; return that path.
 
     The version is reserved before anything is written (``mmkeras.export.versions``): exports
@@ -241,6 +242,7 @@ def export_run(run_dir, base, version: int | None = None, *, overwrite: bool = F
         base: the model base folder TF Serving is pointed at (``--model_base_path``).
         version: the version folder; default: one above the highest existing or reserved version.
         overwrite: replace an existing version folder (refused otherwise).
+        quantize: ``"int8"``: Keras's int8 weights for the layers it can quantize (``mmkeras.export.quantize``).
 
     Raises:
         FileExistsError: ``BASE/<version>`` exists and ``overwrite`` is false, or another export
@@ -248,12 +250,14 @@ def export_run(run_dir, base, version: int | None = None, *, overwrite: bool = F
         FileNotFoundError: ``run_dir`` is not a trained run.
         RunFailedError: the run's training failed (its model is not usable).
         OSError: the disk filled up (ENOSPC); the partial export is removed.
+        ValueError: ``quantize`` is not ``"int8"``, ``"none"`` or None, or the model has nothing Keras can quantize.
     """
     from mmkeras.config import load_config
     from mmkeras.data.preprocessor import Preprocessor
     from mmkeras.evaluation.predictions import load_run_model
     from mmkeras.training.run import Run, read_run_backend
 
+    quantize = check_quantize(quantize)
     run = Run(run_dir)
     read_run_backend(run.run_dir)
     model_path = run.model_path()
@@ -265,7 +269,7 @@ def export_run(run_dir, base, version: int | None = None, *, overwrite: bool = F
             config = load_config(run.config_file)
             preprocessor = Preprocessor.load(str(run.preprocessor_dir))
             out = reservation.staging / "model"
-            _write_export(out, run, config, preprocessor, load_run_model(run), model_path, base.name)
+            _write_export(out, run, config, preprocessor, load_run_model(run), model_path, base.name, quantize)
             return reservation.publish(out, overwrite=overwrite)
     except (OSError, tf.errors.OpError) as error:
         if not _disk_full(error):
@@ -274,24 +278,22 @@ def export_run(run_dir, base, version: int | None = None, *, overwrite: bool = F
                                     "the partial export was removed and no version folder was written") from None
 
 
-def _write_export(out: Path, run, config, preprocessor, model, model_path: Path, model_name: str) -> None:
+def _write_export(out: Path, run, config, preprocessor, model, model_path: Path, model_name: str, quantize) -> None:
     """The SavedModel, warm-up file and metadata of one export, in the folder ``out``."""
+    from mmkeras.evaluation.calibration import head_kind, run_temperature
     from mmkeras.export.warmup import write_warmup_requests
 
+    quantization = quantize_model(model, quantize)
     stage1 = out.parent / "stage1"
     write_model_endpoint(model, stage1)
-    from mmkeras.evaluation.calibration import head_kind, run_temperature
-
     module = ServingModule(preprocessor, tf.saved_model.load(str(stage1)), _model_signature(model),
                            top_k=config.export.top_k, temperature=run_temperature(run), kind=head_kind(config))
-    tf.saved_model.save(
-        module, str(out),
-        signatures={SERVING_DEFAULT: module.serve_raw.get_concrete_function(),
-                    SERVE_TENSORS: module.serve_tensors.get_concrete_function()},
-        options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
-    )
+    signatures = {SERVING_DEFAULT: module.serve_raw.get_concrete_function(),
+                  SERVE_TENSORS: module.serve_tensors.get_concrete_function()}
+    tf.saved_model.save(module, str(out), signatures=signatures,
+                        options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
     write_warmup_requests(out / WARMUP_FILE, config, module.input_names, model_name=model_name,
                           count=config.export.warmup_examples)
-    metadata = build_metadata(module, run.status(), config) | {"run_dir": str(run.run_dir.resolve()),
-                                                                "model_file": model_path.name}
+    metadata = build_metadata(module, run.status(), config) | quantization | {
+        "run_dir": str(run.run_dir.resolve()), "model_file": model_path.name}
     (out / METADATA_FILE).write_text(json.dumps(metadata, indent=2, ensure_ascii=False))
