@@ -37,6 +37,8 @@ _EXPORTS = {
     "build_model": "mmkeras.models.factory",
     "train": "mmkeras.training.trainer",
     "pretrain": "mmkeras.training.pretrain",
+    "distill": "mmkeras.training.distill",
+    "distill_report": "mmkeras.evaluation.comparison",
     "retrieve": "mmkeras.evaluation.retrieval",
     "Run": "mmkeras.training.run",
     "evaluate_run": "mmkeras.evaluation.report",

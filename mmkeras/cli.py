@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from mmkeras import cli_pretrain
+from mmkeras import cli_distill, cli_pretrain
 from mmkeras.export.quantize import QUANTIZE_CHOICES
 
 DEFAULT_CONFIG = "digits"  # bundled: mmkeras/configs/digits.yaml
@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--request", default=None, help="TF Serving REST body (JSON file)")
 
     cli_pretrain.add_commands(verbs, _add_config_arguments)
+    cli_distill.add_commands(verbs, _add_config_arguments)
 
     demo = verbs.add_parser("demo", help="prepare digits, train, evaluate, export, predict")
     _add_config_arguments(demo, required=False)
@@ -249,6 +250,7 @@ COMMANDS = {
     "predict": _cmd_predict,
     "demo": _cmd_demo,
     **cli_pretrain.COMMANDS,
+    **cli_distill.COMMANDS,
 }
 
 

@@ -1,6 +1,6 @@
 """Experiment configuration: YAML -> validated dataclasses, with ``--set`` overrides.
 
-A config has five sections, ``data``, ``model``, ``train``, ``export`` and ``pretrain``. Every section is a
+A config has six sections, ``data``, ``model``, ``train``, ``export``, ``pretrain``, ``distill``. Each is a
 dataclass whose fields are its valid keys; an unknown or ill-typed key fails on load with an error
 that names it and lists the valid ones. Everything else that can be known without reading data
 is checked on load too, each error naming the key path and the value: numeric ranges and
@@ -131,6 +131,16 @@ class PretrainConfig:
 
 
 @dataclass
+class DistillConfig:
+    """``mmkeras distill``: the soft-target loss and which rows it trains on (``mmkeras.training.distill``)."""
+
+    temperature: float = 4.0
+    alpha: float = 0.7
+    unlabelled: bool = True
+    calibrated_teacher: bool = False
+
+
+@dataclass
 class Config:
     """A whole experiment. ``source`` is the file it came from (for relative paths)."""
 
@@ -139,6 +149,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     source: Optional[str] = None
 
     def resolve_path(self, path: Optional[str]) -> Optional[str]:
@@ -156,13 +167,8 @@ class Config:
         return out
 
 
-SECTIONS: dict[str, type] = {
-    "data": DataConfig,
-    "model": ModelConfig,
-    "train": TrainConfig,
-    "export": ExportConfig,
-    "pretrain": PretrainConfig,
-}
+#: Section name -> its dataclass, in the order of ``Config``'s fields.
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in dataclasses.fields(Config) if f.name != "source"}
 
 CHOICES: dict[str, tuple] = {
     "data.on_error": ("raise", "skip"),
@@ -239,7 +245,7 @@ def _from_dict(values: dict, source: Optional[str], build: bool) -> Config:
     config = Config(
         data=data, train=train,
         **{name: build_section(SECTIONS[name], values.get(name), name, choices_for(CHOICES, name))
-           for name in ("model", "export", "pretrain")},
+           for name in ("model", "export", "pretrain", "distill")},
         source=source,
     )
     check_config(config)

@@ -1,4 +1,4 @@
-"""The rules of the ``data``, ``model``, ``train`` and ``export`` sections beyond each key's type.
+"""The rules of every config section beyond each key's type.
 
 ``check_config`` runs after every section is built: numeric ranges, ``data.prepare`` (a bundled
 dataset), each feature column's own ``check``, the ``model.encoders`` columns, a ``data.cache``
@@ -127,6 +127,21 @@ def check_pretrain(config, where: str = "pretrain") -> None:
         pretrain_pairs(config)
 
 
+def check_distill(distill, where: str = "distill") -> None:
+    """``temperature > 0`` and ``alpha`` (the soft term's share of the loss) in [0, 1].
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> check_distill(SimpleNamespace(temperature=4.0, alpha=1.5))
+        Traceback (most recent call last):
+        ...
+        mmkeras.errors.ConfigError: distill.alpha must be in [0, 1], got 1.5
+    """
+    above(f"{where}.temperature", distill.temperature, 0)
+    if not 0.0 <= distill.alpha <= 1.0:
+        raise ConfigError(f"{where}.alpha must be in [0, 1], got {distill.alpha!r}")
+
+
 def check_config(config) -> None:
     """Every rule above, then a writable ``data.cache`` (resolved against the config file)."""
     check_data(config.data)
@@ -134,6 +149,7 @@ def check_config(config) -> None:
     check_train(config.train)
     check_export(config.export)
     check_pretrain(config)
+    check_distill(config.distill)
     cache = config.data.cache
     if cache not in ("memory", "none", ""):
         check_writable_prefix(config.resolve_path(cache), f"data.cache={cache!r}")

@@ -6,7 +6,7 @@
    refused), the config, and the backup to resume from, if any.
 3. ``load_or_fit_preprocessor``: the run's adapted preprocessor.
 4. ``build_compiled_model``: model, loss, optimizer and metrics inside the strategy's scope.
-5. ``fit_run``: ``fit`` from the backup's exact position (epoch, step, optimizer step), one call
+5. ``fit_run`` (through ``fit_and_finish``): ``fit`` from the backup's exact position (epoch, step, optimizer step), one call
    for a resumed partial epoch and one for the rest, on batches that depend only on (seed, epoch).
 6. ``finish_run``: last/best models and history written atomically, run.json ``complete``.
 7. ``calibrate_run``: the temperature fitted on the validation split (``RUN/calibration.json``).
@@ -37,6 +37,7 @@ from mmkeras.training.atomic import remove_partials, replace_atomically, save_mo
 from mmkeras.training.backend import select_backend
 from mmkeras.training.backup import BackupError, BackupStore, build_and_restore, kill_point
 from mmkeras.training.lock import RunLock
+from mmkeras.training.pretrained import init_from_pretrained, pretraining_run
 from mmkeras.training.run import Run, RunFailedError, software_versions
 
 DEFAULT_CONFIG = "digits"  # bundled: mmkeras/configs/digits.yaml
@@ -74,9 +75,7 @@ def check_before_run(config: Config) -> None:
 
     ensure_data(config)
     check_before_training(config)
-    if config.model.init_from:
-        from mmkeras.training.pretrained import pretraining_run
-
+    if config.model.init_from:  # a missing or unfinished pretraining run is refused before any work
         pretraining_run(config.resolve_path(config.model.init_from), f"model.init_from={config.model.init_from!r}")
 
 
@@ -157,7 +156,6 @@ def build_compiled_model(config: Config, preprocessor, plan, steps_per_epoch: in
     from mmkeras.data.pipeline import caches
     from mmkeras.training.frozen_cache import FrozenCache
     from mmkeras.training.objective import build_loss, build_optimizer
-    from mmkeras.training.pretrained import init_from_pretrained
 
     train_config = config.train
     with plan.scope():
@@ -256,6 +254,18 @@ def finish_run(run: Run, model, history: list[dict], *, seconds: float, resumed:
     return run
 
 
+def fit_and_finish(config: Config, run: Run, plan, state, steps: int, preprocessor, model, fit_model, cache) -> None:
+    """Stages 5 and 6: ``fit_run`` (a NaN marks the run ``failed``), then ``finish_run``."""
+    start = time.time()
+    try:
+        callbacks = fit_run(config, run, fit_model, preprocessor, plan, state, steps_per_epoch=steps, cache=cache)
+    except RunFailedError as error:
+        run.update_status(status="failed", failure=error.failure)
+        raise
+    finish_run(run, model, callbacks.history.rows, seconds=time.time() - start, resumed=state is not None,
+               has_validation=bool(config.data.validation), fit_model=fit_model)
+
+
 def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
     """Train ``config`` into ``run_dir`` (resuming an unfinished run there) and return the ``Run``."""
     backend = select_backend(config.train.backend)
@@ -267,10 +277,9 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
         return run
     check_before_run(config)
 
-    import keras
+    import keras  # after check_before_run: a multi-worker strategy must exist before TensorFlow starts
 
     from mmkeras.training.strategy import build_strategy
-
     keras.utils.set_random_seed(config.train.seed)
     plan = build_strategy(config.train)
     if not plan.is_chief:  # non-chief workers write their copies beside the chief's
@@ -282,16 +291,7 @@ def train(config: Config, run_dir=None, *, overwrite: bool = False) -> Run:
             preprocessor = load_or_fit_preprocessor(run, config)
             with dtype_policy(config.train.precision):
                 model, fit_model, cache = build_compiled_model(config, preprocessor, plan, steps)
-                start = time.time()
-                try:
-                    callbacks = fit_run(config, run, fit_model, preprocessor, plan, state, steps_per_epoch=steps,
-                                        cache=cache)
-                except RunFailedError as error:
-                    run.update_status(status="failed", failure=error.failure)
-                    raise
-                finish_run(run, model, callbacks.history.rows, seconds=time.time() - start,
-                           resumed=state is not None, has_validation=bool(config.data.validation),
-                           fit_model=fit_model)
+                fit_and_finish(config, run, plan, state, steps, preprocessor, model, fit_model, cache)
     finally:
         if backend == "jax":
             keras.distribution.set_distribution(None)
