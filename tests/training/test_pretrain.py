@@ -160,12 +160,9 @@ print(json.dumps({"gathered": float(losses(halves(a), halves(b), halves(tf.const
 
 
 def _mirrored():
-    import keras
-
+    """Two logical CPUs in a fresh interpreter (tests/training runs in the TensorFlow session only)."""
     from tests.training.test_strategy import TWO_CPUS, run_python
 
-    if keras.backend.backend() != "tensorflow":
-        pytest.skip("tf.distribute")
     return TWO_CPUS, run_python
 
 
